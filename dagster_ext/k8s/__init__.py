@@ -16,7 +16,7 @@ _EXPORTS: dict[str, str] = {
     "k8s_job_op": "dagster_ext.k8s.k8s_job",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["K8sRunLauncher", "execute_k8s_job", "k8s_job_executor", "k8s_job_op"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,64 @@
+"""How to reach the API: in-cluster, a kubeconfig file, or the default loading rules.
+
+The `ApiClient` is built lazily on first use, so constructing a launcher or executor never does
+I/O (Dagster instantiates run launchers in processes that may never launch a run).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    load_incluster_config: bool = False
+    kubeconfig_file: str | None = None
+    context: str | None = None
+    # urllib3 pool size: concurrent step-Job creates and watches share one client.
+    connection_pool_maxsize: int = 32
+
+
+class LazyApiClient:
+    """Builds one `kubernetes.client.ApiClient` per settings object, on first use, thread-safely."""
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self._settings = settings
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        return self._settings
+
+    def get(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = _build(self._settings)
+        return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def _build(settings: ConnectionSettings) -> Any:
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    if settings.load_incluster_config:
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        config.load_kube_config(
+            config_file=settings.kubeconfig_file,
+            context=settings.context,
+            client_configuration=configuration,
+        )
+    # Our request loop owns retries; urllib3's own retries would hide failures and double waits.
+    configuration.retries = False
+    configuration.connection_pool_maxsize = settings.connection_pool_maxsize
+    return client.ApiClient(configuration)

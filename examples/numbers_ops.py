@@ -1,0 +1,66 @@
+"""The seed's `process_numbers` op job (seed 002 Code 1, seed 001 §1.1-1.2).
+
+Resources come from `dagster-k8s/config` tags exactly as the seed writes them: the job tag sizes
+the run pod, each op tag sizes its step pod (2000m / 4096Mi). The node selector is not set here:
+the seed sets it in the run launcher config, and step pods inherit it from the run pod.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster import job, op
+
+SEED_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "2000m", "memory": "4096Mi"},
+    "limits": {"cpu": "2000m", "memory": "4096Mi"},
+}
+STEP_TAGS: dict[str, Any] = {
+    "domain": "numbers",
+    "dagster-k8s/config": {"container_config": {"resources": SEED_RESOURCES}},
+}
+
+
+@op(description="Generate a list of numbers from 1 to 10", tags=STEP_TAGS)
+def generate_numbers() -> list[int]:
+    return list(range(1, 11))
+
+
+@op(description="Filter even numbers from the list", tags=STEP_TAGS)
+def filter_even_numbers(numbers: list[int]) -> list[int]:
+    return [num for num in numbers if num % 2 == 0]
+
+
+@op(description="Filter odd numbers from the list", tags=STEP_TAGS)
+def filter_odd_numbers(numbers: list[int]) -> list[int]:
+    return [num for num in numbers if num % 2 != 0]
+
+
+@op(description="Calculate the sum of the given list of even numbers", tags=STEP_TAGS)
+def sum_even_numbers(numbers: list[int]) -> int:
+    return sum(numbers)
+
+
+@op(description="Calculate the sum of the given list of odd numbers", tags=STEP_TAGS)
+def sum_odd_numbers(numbers: list[int]) -> int:
+    return sum(numbers)
+
+
+@op(description="Sum the two numbers", tags=STEP_TAGS)
+def sum_two_sums(first_number: int, second_number: int) -> int:
+    return first_number + second_number
+
+
+def _process_numbers_graph() -> None:
+    numbers = generate_numbers()
+    even_sum = sum_even_numbers(filter_even_numbers(numbers))
+    odd_sum = sum_odd_numbers(filter_odd_numbers(numbers))
+    sum_two_sums(even_sum, odd_sum)
+
+
+@job(
+    description="Process numbers",
+    tags={"domain": "numbers", "dagster-k8s/config": {"container_config": {"resources": SEED_RESOURCES}}},
+)
+def process_numbers() -> None:
+    _process_numbers_graph()
