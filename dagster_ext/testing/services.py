@@ -1,0 +1,171 @@
+"""Real Redis and PostgreSQL servers from Debian's packages, on loopback, in temp dirs.
+
+The tests talk to the real servers (no fakes); these context managers start private instances so
+tests never depend on, or disturb, a system service. PostgreSQL refuses to run as root, so when we
+are root it runs as the `postgres` user the Debian package creates.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster_ext.errors import DagsterExtError
+from dagster_ext.testing._procs import free_port, stop_process_group, wait_for_port
+
+
+class ServiceError(DagsterExtError):
+    """A test service could not be started; the message says what to install or read."""
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@dataclass
+class RedisServer:
+    port: int
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def restart(self) -> None:
+        """Stop and start on the same port with the same data dir (AOF keeps the queues)."""
+        stop_process_group(self.process)
+        self.process = _spawn_redis(self.port, self.data_dir)
+        if not wait_for_port(self.port, timeout_s=10, proc=self.process):
+            raise ServiceError(f"redis did not come back on port {self.port}")
+
+
+def _spawn_redis(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServiceError("redis-server not found: run scripts/setup.sh (apt-get install redis-server)")
+    args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir)]
+    args += ["--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "yes"]
+    log = open(data_dir / "redis.log", "ab")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    data_dir = Path(tempfile.mkdtemp(prefix="dagster-ext-redis-"))
+    port = free_port()
+    proc = _spawn_redis(port, data_dir)
+    server = RedisServer(port=port, process=proc, data_dir=data_dir)
+    try:
+        if not wait_for_port(port, timeout_s=10, proc=proc):
+            raise ServiceError(f"redis failed to start:\n{_tail(data_dir / 'redis.log')}")
+        yield server
+    finally:
+        stop_process_group(server.process)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    port: int
+    user: str
+    password: str
+    db_name: str
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.db_name}"
+
+    def dagster_storage_config(self) -> dict[str, object]:
+        """The `storage.postgres` section of a dagster.yaml (password taken from the env)."""
+        return {
+            "postgres": {
+                "postgres_db": {
+                    "username": self.user,
+                    "password": {"env": "DAGSTER_PG_PASSWORD"},
+                    "hostname": "127.0.0.1",
+                    "db_name": self.db_name,
+                    "port": self.port,
+                }
+            }
+        }
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if found:
+        return found[-1]
+    path = shutil.which(name)
+    if path is None:
+        raise ServiceError(f"{name} not found: run scripts/setup.sh (apt-get install postgresql)")
+    return path
+
+
+def _as_postgres_user() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as err:
+        raise ServiceError("running as root needs the 'postgres' user (apt-get install postgresql)") from err
+    return ["runuser", "-u", "postgres", "--"]
+
+
+@contextmanager
+def postgres_server(*, db_name: str = "dagster", password: str = "dagster-test") -> Iterator[PostgresServer]:
+    root = Path(tempfile.mkdtemp(prefix="dagster-ext-pg-"))
+    data, pwfile = root / "data", root / "pw"
+    pwfile.write_text(password)
+    wrap = _as_postgres_user()
+    if wrap:
+        shutil.chown(root, "postgres", "postgres")
+        shutil.chown(pwfile, "postgres", "postgres")
+    port = free_port()
+    init = [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--pwfile", str(pwfile), "-A", "md5"]
+    subprocess.run([*wrap, *init], check=True, capture_output=True)
+    log = root / "postgres.log"
+    args = [_pg_bin("postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(root)]
+    args += ["-c", "fsync=off", "-c", "max_connections=200", "-c", "synchronous_commit=off"]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([*wrap, *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        if not wait_for_port(port, timeout_s=30, proc=proc):
+            raise ServiceError(f"postgres failed to start:\n{_tail(log)}")
+        _create_db(port, password, db_name)
+        yield PostgresServer(port=port, user="postgres", password=password, db_name=db_name)
+    finally:
+        stop_process_group(proc, grace_s=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _create_db(port: int, password: str, db_name: str) -> None:
+    env = {**os.environ, "PGPASSWORD": password}
+    cmd = [
+        _pg_bin("psql"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-U",
+        "postgres",
+        "-c",
+        f"CREATE DATABASE {db_name}",
+    ]
+    for _ in range(50):
+        result = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
+        if result.returncode == 0:
+            return
+        time.sleep(0.1)
+    raise ServiceError(f"could not create database {db_name}: {result.stderr}")
