@@ -16,6 +16,8 @@ class ConnectionSettings:
     load_incluster_config: bool = False
     kubeconfig_file: str | None = None
     context: str | None = None
+    # A custom CA bundle for the API server's certificate (enterprise CA chains).
+    ssl_ca_cert_file: str | None = None
     # urllib3 pool size: concurrent step-Job creates and watches share one client.
     connection_pool_maxsize: int = 32
 
@@ -58,6 +60,8 @@ def _build(settings: ConnectionSettings) -> Any:
             context=settings.context,
             client_configuration=configuration,
         )
+    if settings.ssl_ca_cert_file:
+        configuration.ssl_ca_cert = settings.ssl_ca_cert_file
     # Our request loop owns retries; urllib3's own retries would hide failures and double waits.
     configuration.retries = False
     configuration.connection_pool_maxsize = settings.connection_pool_maxsize
