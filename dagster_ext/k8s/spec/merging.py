@@ -1,0 +1,257 @@
+"""Merging camelCase config trees, remembering which layer set every field (provenance).
+
+Values are merged as *sourced trees*: every mapping, list and scalar carries the name of the
+layer it came from. Merging keeps those tags, so after any number of DEEP/SHALLOW merges the
+result still says, per field, which layer won. `strip` recovers plain values; `provenance`
+lists `path -> layer`.
+
+DEEP rules (dagster-k8s's, except named lists): mappings merge recursively; scalars, `command`
+and `args` are replaced; lists of named Kubernetes objects merge item-by-item on their
+strategic-merge key (so an env var set twice appears once, with the upper layer's value;
+containers merge field by field, other named items are replaced whole); other lists are
+appended without duplicates. SHALLOW replaces each top-level key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dagster_ext.k8s.spec.config import K8sConfig, MergeBehavior
+
+REPLACED_LISTS = frozenset({"command", "args"})
+_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class Leaf:
+    value: Any
+    layer: str
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A mapping of sourced trees; `layer` is who set it, for an empty mapping's provenance."""
+
+    items: Mapping[str, Tree]
+    layer: str
+
+
+@dataclass(frozen=True)
+class Seq:
+    items: tuple[Tree, ...]
+    layer: str
+
+
+Tree = Leaf | Branch | Seq
+
+
+def _by_name(item: Mapping[str, Any]) -> str | None:
+    name = item.get("name")
+    return name if isinstance(name, str) else None
+
+
+def _by(field: str) -> Callable[[Mapping[str, Any]], str | None]:
+    def identity(item: Mapping[str, Any]) -> str | None:
+        value = item.get(field)
+        return None if value is None else str(value)
+
+    return identity
+
+
+def _port_identity(item: Mapping[str, Any]) -> str | None:
+    port = item.get("containerPort")
+    if port is None:
+        return None
+    protocol = item.get("protocol") or "TCP"
+    return str(port) if protocol == "TCP" else f"{port}/{protocol}"
+
+
+def _env_from_identity(item: Mapping[str, Any]) -> str | None:
+    for ref in ("configMapRef", "secretRef"):
+        source = item.get(ref)
+        if isinstance(source, Mapping) and isinstance(source.get("name"), str):
+            prefix = item.get("prefix")
+            return f"{ref}:{source['name']}" + (f":{prefix}" if prefix else "")
+    return None
+
+
+# list field -> identity of an item; items with equal identity are merged, not duplicated
+NAMED_LISTS: Mapping[str, Callable[[Mapping[str, Any]], str | None]] = {
+    "containers": _by_name,
+    "initContainers": _by_name,
+    "ephemeralContainers": _by_name,
+    "env": _by_name,
+    "volumes": _by_name,
+    "imagePullSecrets": _by_name,
+    "resourceClaims": _by_name,
+    "volumeMounts": _by("mountPath"),
+    "volumeDevices": _by("devicePath"),
+    "ports": _port_identity,
+    "hostAliases": _by("ip"),
+    "ownerReferences": _by("uid"),
+    "envFrom": _env_from_identity,
+}
+# Containers are merged field by field (a layer can add an env var to a sidecar); items of the
+# other named lists are replaced whole: merging `value` into a `valueFrom` env var, or a
+# `configMap` volume into a `secret` volume, would produce an object the API server rejects.
+MERGED_ITEM_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
+
+
+def source(value: Any, layer: str, *, key: str | None = None) -> Tree:
+    """Tag every part of a plain value with `layer`."""
+    if isinstance(value, Mapping):
+        return Branch({k: source(v, layer, key=k) for k, v in value.items()}, layer)
+    if isinstance(value, (list, tuple)) and key not in REPLACED_LISTS:
+        return Seq(tuple(source(item, layer) for item in value), layer)
+    return Leaf(list(value) if isinstance(value, tuple) else value, layer)
+
+
+def strip(tree: Tree) -> Any:
+    """The plain value of a sourced tree."""
+    if isinstance(tree, Branch):
+        return {key: strip(item) for key, item in tree.items.items()}
+    if isinstance(tree, Seq):
+        return [strip(item) for item in tree.items]
+    return tree.value
+
+
+def deep_merge(base: Tree | None, over: Tree, *, key: str | None = None) -> Tree:
+    """Merge `over` onto `base` with the DEEP rules; `key` is the field holding the values."""
+    if isinstance(base, Branch) and isinstance(over, Branch):
+        items = dict(base.items)
+        for child_key, child in over.items.items():
+            items[child_key] = deep_merge(items.get(child_key), child, key=child_key)
+        return Branch(items, over.layer)
+    if isinstance(base, Seq) and isinstance(over, Seq):
+        identity = NAMED_LISTS.get(key or "")
+        if identity is None:
+            return _append_unique(base, over)
+        return _merge_named(base, over, identity, merge_items=key in MERGED_ITEM_LISTS)
+    return over
+
+
+def shallow_merge(base: Tree | None, over: Tree) -> Tree:
+    """Replace `base`'s top-level keys with `over`'s (dagster-k8s's SHALLOW)."""
+    if isinstance(base, Branch) and isinstance(over, Branch):
+        return Branch({**base.items, **over.items}, over.layer)
+    return over
+
+
+def _append_unique(base: Seq, over: Seq) -> Seq:
+    """dagster-k8s's list rule: append, then drop repeats of an equal value (first one wins)."""
+    kept: list[Tree] = []
+    seen: list[Any] = []
+    for item in (*base.items, *over.items):
+        plain = strip(item)
+        if plain not in seen:
+            seen.append(plain)
+            kept.append(item)
+    return Seq(tuple(kept), over.layer)
+
+
+def _merge_named(
+    base: Seq,
+    over: Seq,
+    identity: Callable[[Mapping[str, Any]], str | None],
+    *,
+    merge_items: bool,
+) -> Seq:
+    items = list(base.items)
+    for item in over.items:
+        position = _find(items, identity, item)
+        if position is None:
+            if all(strip(item) != strip(existing) for existing in items):
+                items.append(item)
+        else:
+            items[position] = deep_merge(items[position], item) if merge_items else item
+    return Seq(tuple(items), over.layer)
+
+
+def _find(items: list[Tree], identity: Callable[[Mapping[str, Any]], str | None], item: Tree) -> int | None:
+    wanted = item_identity(identity, item)
+    if wanted is None:
+        return None
+    for position, existing in enumerate(items):
+        if item_identity(identity, existing) == wanted:
+            return position
+    return None
+
+
+def item_identity(identity: Callable[[Mapping[str, Any]], str | None], item: Tree) -> str | None:
+    plain = strip(item)
+    return identity(plain) if isinstance(plain, Mapping) else None
+
+
+def join(parent: str, key: str) -> str:
+    """Provenance paths: `a.b`, `labels[app.kubernetes.io/name]` for keys with dots/slashes."""
+    if _PLAIN_KEY_RE.match(key):
+        return f"{parent}.{key}" if parent else key
+    return f"{parent}[{key}]"
+
+
+def item_path(parent: str, list_key: str | None, item: Any, index: int) -> str:
+    """`containers[dagster]`, `env[DAGSTER_HOME]` for named lists, `tolerations[0]` otherwise."""
+    identity = NAMED_LISTS.get(list_key or "")
+    name = identity(item) if identity and isinstance(item, Mapping) else None
+    return f"{parent}[{name if name is not None else index}]"
+
+
+def provenance(tree: Tree, prefix: str = "", *, key: str | None = None) -> dict[str, str]:
+    """`path -> layer` for every leaf (and every empty mapping or list) of `tree`."""
+    return dict(_walk(tree, prefix, key))
+
+
+def _walk(tree: Tree, path: str, key: str | None) -> Iterator[tuple[str, str]]:
+    if isinstance(tree, Branch) and tree.items:
+        for child_key, child in tree.items.items():
+            yield from _walk(child, join(path, child_key), child_key)
+    elif isinstance(tree, Seq) and tree.items:
+        for index, item in enumerate(tree.items):
+            yield from _walk(item, item_path(path, key, strip(item), index), None)
+    else:
+        yield path, tree.layer
+
+
+def prune_nulls(tree: Tree) -> Tree | None:
+    """Drop fields set to null: a layer writes `nodeSelector: null` to unset an inherited value."""
+    if isinstance(tree, Leaf):
+        return None if tree.value is None else tree
+    if isinstance(tree, Branch):
+        kept = {key: pruned for key, item in tree.items.items() if (pruned := prune_nulls(item)) is not None}
+        return Branch(kept, tree.layer)
+    return Seq(tuple(p for item in tree.items if (p := prune_nulls(item)) is not None), tree.layer)
+
+
+SourcedSections = dict[str, Tree]
+
+
+def merge_sourced(base: SourcedSections, over: K8sConfig, layer: str) -> SourcedSections:
+    """Merge one layer's sections onto already merged, sourced sections.
+
+    The upper layer's `merge_behavior` decides, as in dagster-k8s. An empty layer changes
+    nothing, so adding an empty layer anywhere is the identity.
+    """
+    merged = dict(base)
+    for name, section in over.sections().items():
+        if not section:
+            continue
+        sourced = source(section, layer)
+        if over.merge_behavior is MergeBehavior.SHALLOW:
+            merged[name] = shallow_merge(merged.get(name), sourced)
+        else:
+            merged[name] = deep_merge(merged.get(name), sourced)
+    return merged
+
+
+def merge_configs(base: K8sConfig, *overs: K8sConfig) -> K8sConfig:
+    """Merge configs left to right (later wins); the result keeps the last non-empty behavior."""
+    sourced: SourcedSections = {}
+    behavior = base.merge_behavior
+    for index, config in enumerate((base, *overs)):
+        sourced = merge_sourced(sourced, config, str(index))
+        if not config.is_empty:
+            behavior = config.merge_behavior
+    return K8sConfig.from_sections({name: strip(tree) for name, tree in sourced.items()}, behavior)
