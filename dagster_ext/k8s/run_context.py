@@ -12,7 +12,7 @@ from typing import Any
 
 from dagster._core.storage.dagster_run import DagsterRun
 
-from dagster_ext.k8s.launcher.config import launcher_config_schema
+from dagster_ext.k8s.config_schema import launcher_config_schema
 
 
 def code_location_context(run: DagsterRun) -> tuple[Mapping[str, Any] | None, str | None]:

@@ -75,6 +75,9 @@ class K8sGateway:
     def read_k8s_job(self, *, namespace: str, name: str) -> JsonDict | None:
         return reading.read_k8s_job(self.api_client, namespace=namespace, name=name, **self._common())
 
+    def read_pod(self, *, namespace: str, name: str) -> JsonDict | None:
+        return reading.read_pod(self.api_client, namespace=namespace, name=name, **self._common())
+
     def list_pods(self, *, namespace: str, label_selector: str) -> list[JsonDict]:
         return reading.list_pods(
             self.api_client, namespace=namespace, label_selector=label_selector, **self._common()

@@ -113,3 +113,20 @@ def read_pod_log_tail(
         raise
     data = response.data
     return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+
+def read_pod(
+    api_client: Any, *, namespace: str, name: str, policy: RetryPolicy = DEFAULT_RETRY, sleep: Sleep = None
+) -> JsonDict | None:
+    core = core_api(api_client)
+    try:
+        return parse(
+            _call(
+                f"read pod {namespace}/{name}",
+                lambda: core.read_namespaced_pod(name, namespace, _preload_content=False),
+                policy,
+                sleep,
+            )
+        )
+    except K8sNotFound:
+        return None

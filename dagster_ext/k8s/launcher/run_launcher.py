@@ -26,8 +26,8 @@ from dagster._serdes import ConfigurableClass, ConfigurableClassData
 from typing_extensions import Self
 
 from dagster_ext.k8s.client import ConnectionSettings, K8sGateway
+from dagster_ext.k8s.config_schema import launcher_config_schema, normalized
 from dagster_ext.k8s.launcher import health
-from dagster_ext.k8s.launcher.config import launcher_config_schema, normalized
 from dagster_ext.k8s.launcher.manifest import RenderedRun, render_run
 from dagster_ext.k8s.status import DiagnosisSettings, K8sJobState
 

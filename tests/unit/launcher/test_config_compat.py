@@ -42,7 +42,9 @@ run_k8s_config:
   job_metadata: {labels: {x: y}}
   job_spec_config: {activeDeadlineSeconds: 3600}
 job_namespace: dagster
-only_allow_user_defined_k8s_config_fields: {container_config: {resources: true}, pod_spec_config: {node_selector: true}}
+only_allow_user_defined_k8s_config_fields:
+  container_config: {resources: true}
+  pod_spec_config: {node_selector: true}
 only_allow_user_defined_env_vars: [USER]
 """
 )
@@ -70,7 +72,7 @@ def test_schema_and_constructor_agree_on_every_key() -> None:
     launcher = K8sRunLauncher.from_config_value(None, processed.value)  # type: ignore[arg-type]
     for key in K8sRunLauncher.config_type():
         assert key in launcher.config, key
-    for key, value in EVERY_PEER_KEY.items():
+    for key in EVERY_PEER_KEY:
         assert getattr(launcher, key) == processed.value[key], key
     assert launcher.job_namespace == "dagster"
 

@@ -1,0 +1,109 @@
+"""`k8s_job_executor`: Dagster's step-delegating executor with our step handler.
+
+The executor definition keeps dagster-k8s's name (`k8s`) and config keys, so replacing
+`from dagster_k8s import k8s_job_executor` with `from dagster_ext.k8s import k8s_job_executor`
+is the only change a job needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from dagster import executor
+from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
+from dagster._core.events import DagsterEvent
+from dagster._core.execution.context.system import PlanOrchestrationContext
+from dagster._core.execution.plan.plan import ExecutionPlan
+from dagster._core.execution.retries import RetryMode
+from dagster._core.executor.base import Executor
+from dagster._core.executor.init import InitExecutorContext
+from dagster._core.executor.step_delegating import StepDelegatingExecutor
+from dagster._core.executor.step_delegating.step_delegating_executor import StepDependencyConfig
+from dagster._core.storage.dagster_run import DagsterRunStatus
+
+from dagster_ext.k8s.client import ConnectionSettings, K8sGateway
+from dagster_ext.k8s.run_context import launcher_config_of
+from dagster_ext.k8s.status import DiagnosisSettings
+from dagster_ext.k8s.step_executor.config import executor_config_schema
+from dagster_ext.k8s.step_executor.handler import K8sStepHandler
+
+
+class K8sJobStepExecutor(StepDelegatingExecutor):
+    """Releases watches and cleans up step K8s Jobs when the run's execution ends, however it ends."""
+
+    def __init__(self, handler: K8sStepHandler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._handler = handler
+
+    def execute(
+        self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
+    ) -> Iterator[DagsterEvent]:
+        succeeded = False
+        try:
+            yield from super().execute(plan_context, execution_plan)
+            run = plan_context.instance.get_run_by_id(plan_context.run_id)
+            succeeded = run is not None and run.status not in (
+                DagsterRunStatus.CANCELING,
+                DagsterRunStatus.CANCELED,
+            )
+        finally:
+            self._handler.finish(run_id=plan_context.run_id, run_succeeded=succeeded)
+
+
+def _diagnosis_settings(config: dict[str, Any]) -> DiagnosisSettings:
+    grace = config.get("failure_grace_seconds") or {}
+    defaults = DiagnosisSettings()
+    return DiagnosisSettings(
+        image_pull_grace_s=float(grace.get("image_pull", defaults.image_pull_grace_s)),
+        unschedulable_grace_s=float(grace.get("unschedulable", defaults.unschedulable_grace_s)),
+        container_config_grace_s=float(grace.get("container_config", defaults.container_config_grace_s)),
+        failed_create_grace_s=float(grace.get("failed_create", defaults.failed_create_grace_s)),
+    )
+
+
+def _connection(config: dict[str, Any], launcher: Any) -> ConnectionSettings:
+    launcher_config = launcher_config_of(launcher) or {}
+    incluster = config.get("load_incluster_config")
+    if incluster is None:
+        incluster = launcher_config.get("load_incluster_config", True)
+    kubeconfig = (
+        config["kubeconfig_file"] if "kubeconfig_file" in config else launcher_config.get("kubeconfig_file")
+    )
+    return ConnectionSettings(
+        load_incluster_config=bool(incluster),
+        kubeconfig_file=None if incluster else kubeconfig,
+        ssl_ca_cert_file=launcher_config.get("k8s_api_ssl_ca_cert_file"),
+    )
+
+
+@executor(
+    name="k8s",
+    config_schema=executor_config_schema(),
+    requirements=multiple_process_executor_requirements(),
+)
+def k8s_job_executor(init_context: InitExecutorContext) -> Executor:
+    """Run each step in its own Kubernetes Job; the step pod inherits the run pod's spec.
+
+    Layers, later wins: run launcher config, code location container context, job-level
+    `dagster-k8s/config` tags (`inherit_run_tags`), `step_k8s_config`, op/asset tags,
+    `per_step_k8s_config[op name]`. Works with any run launcher.
+    """
+    config = dict(init_context.executor_config)
+    launcher = init_context.instance.run_launcher
+    diagnosis = _diagnosis_settings(config)
+    handler = K8sStepHandler(
+        executor_config=config,
+        gateway=K8sGateway(_connection(config, launcher)),
+        diagnosis=diagnosis,
+    )
+    return K8sJobStepExecutor(
+        handler,
+        retries=RetryMode.from_config(config["retries"]),  # type: ignore[arg-type]
+        max_concurrent=config.get("max_concurrent"),
+        tag_concurrency_limits=config.get("tag_concurrency_limits"),
+        should_verify_step=True,
+        sleep_seconds=float(config.get("event_poll_seconds") or 0.25),
+        check_step_health_interval_seconds=int(config.get("health_check_interval_seconds") or 1),
+        step_dependency_config=StepDependencyConfig.from_config(config.get("step_dependency_config")),  # type: ignore[arg-type]
+    )
