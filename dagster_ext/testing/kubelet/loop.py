@@ -104,10 +104,24 @@ class PodLoop:
         return version
 
 
+class PodBinder(Protocol):
+    def consider(self, pod: JsonDict) -> None: ...
+
+    def forget(self, uid: str) -> None: ...
+
+
+class PodSupervisor(Protocol):
+    def uids(self) -> set[str]: ...
+
+    def observe(self, pod: JsonDict) -> None: ...
+
+    def removed(self, uid: str) -> None: ...
+
+
 class Dispatcher:
     """Routes pods: unbound → binder; bound to us → supervisor; others are ignored."""
 
-    def __init__(self, *, node_name: str, binder: Any, supervisor: Any) -> None:
+    def __init__(self, *, node_name: str, binder: PodBinder, supervisor: PodSupervisor) -> None:
         self._node_name = node_name
         self._binder = binder
         self._supervisor = supervisor

@@ -16,6 +16,7 @@ from dagster_ext.testing.kubelet.nodeinfo import (
     node_labels,
     node_manifest,
     node_status,
+    taints_without_condition_taints,
 )
 
 JsonDict = dict[str, Any]
@@ -80,6 +81,9 @@ class NodeAgent:
     def heartbeat(self) -> None:
         status = node_status(self._facts, registered_at=self._registered_at, now=timefmt.seconds())
         node = self._api.patch_node(self._facts.name, {"status": status}, status=True)
+        if (kept := taints_without_condition_taints(node)) is not None:
+            log.info("node is Ready: removing the not-ready/unreachable taints")
+            node = self._api.patch_node(self._facts.name, {"spec": {"taints": kept}})
         with self._lock:
             self._node = node
         uid = str((node.get("metadata") or {}).get("uid") or "")

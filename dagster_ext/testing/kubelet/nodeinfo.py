@@ -9,6 +9,9 @@ from typing import Any
 
 JsonDict = dict[str, Any]
 LEASE_NAMESPACE = "kube-node-lease"
+# Put on new nodes by the TaintNodesByCondition admission plugin; normally removed by the
+# node-lifecycle controller once the node is Ready. The local cluster does not run it.
+CONDITION_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
@@ -113,3 +116,10 @@ def lease_manifest(facts: NodeFacts, *, node_uid: str, renew_time: str, duration
         },
         "spec": {"holderIdentity": facts.name, "leaseDurationSeconds": duration_s, "renewTime": renew_time},
     }
+
+
+def taints_without_condition_taints(node: JsonDict) -> list[JsonDict] | None:
+    """The node's taints minus the not-ready/unreachable ones; None when there is nothing to remove."""
+    taints = list((node.get("spec") or {}).get("taints") or ())
+    kept = [t for t in taints if t.get("key") not in CONDITION_TAINTS]
+    return kept if len(kept) != len(taints) else None

@@ -196,11 +196,15 @@ def _condition(
     status = "True" if ok else "False"
     previous = since.get(kind)
     changed_at = previous[1] if previous and previous[0] == status else now
-    cond: JsonDict = {"type": kind, "status": status, "lastProbeTime": None, "lastTransitionTime": changed_at}
-    if reason:
-        cond["reason"] = reason
-    if message:
-        cond["message"] = message
+    # explicit nulls: a strategic-merge patch keeps any key it does not mention
+    cond: JsonDict = {
+        "type": kind,
+        "status": status,
+        "reason": reason or None,
+        "message": message or None,
+        "lastProbeTime": None,
+        "lastTransitionTime": changed_at,
+    }
     return cond, (status, changed_at)
 
 

@@ -36,6 +36,7 @@ class Supervisor:
         self._deps = deps
         self._workers: dict[str, PodWorker] = {}
         self._handled: set[str] = set()  # uids needing no worker (terminal, lost, deleted)
+        self._retired: list[PodWorker] = []  # removed from the API, maybe still stopping
         self._lock = threading.Lock()
         self._stopping = False
 
@@ -62,13 +63,16 @@ class Supervisor:
         with self._lock:
             worker = self._workers.pop(uid, None)
             self._handled.discard(uid)
+            self._retired = [w for w in self._retired if not w.finished.is_set()]
+            if worker is not None:
+                self._retired.append(worker)
         if worker is not None:
             worker.removed()
 
     def shutdown(self, timeout_s: float) -> None:
         with self._lock:
             self._stopping = True
-            workers = list(self._workers.values())
+            workers = [*self._workers.values(), *self._retired]
         for worker in workers:
             worker.shutdown()
         for worker in workers:
@@ -116,5 +120,6 @@ class Supervisor:
             key = podspec.PodKey.of(pod)
             try:
                 self._deps.api.delete_pod(key.namespace, key.name, key.uid)
+                log.info("deleted pod %s", key)
             except DagsterExtError as err:
                 log.warning("deleting %s failed: %s", key, err)

@@ -126,8 +126,11 @@ class PodWorker:
         return self._stop.wait(seconds)
 
     def grace_s(self) -> float:
+        """The pod's grace period; short when the object is already gone or the kubelet stops."""
         grace = float(podspec.grace_period_s(self.pod))
-        return min(grace, self.deps.shutdown_grace_s) if self._shutdown and not self._deleting else grace
+        if self._gone or (self._shutdown and not self._deleting):
+            return min(grace, self.deps.shutdown_grace_s)
+        return grace
 
     def event(
         self, reason: str, message: str, *, container: ContainerRecord | None = None, warning: bool = False

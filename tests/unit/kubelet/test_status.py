@@ -22,7 +22,7 @@ def pod(restart_policy: str = "Never", init: int = 0, main: int = 1) -> dict[str
 
 
 def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    return {c["type"]: (c["status"], c.get("reason", "")) for c in status["conditions"]}
+    return {c["type"]: (c["status"], c.get("reason") or "") for c in status["conditions"]}
 
 
 def test_new_pod_is_pending_with_waiting_containers() -> None:
