@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
     from dagster_ext.testing.cluster import LocalCluster
 
+# Real services (PostgreSQL, Redis) and Dagster deployments for the integration tests.
+pytest_plugins = ["dagster_ext.testing.service_fixtures"]
+
 KUBECONFIG_ENV = "DAGSTER_EXT_KUBECONFIG"
 _BUILD_ERROR_KEY = pytest.StashKey[BaseException]()
 NAMESPACE_READY_TIMEOUT_S = 30
@@ -113,8 +116,12 @@ class K8sCluster:
         return client.RbacAuthorizationV1Api(self._shared)
 
     def pod_log(self, pod_name: str, namespace: str, **params: Any) -> str:
-        """The container log as text. `read_namespaced_pod_log` itself would turn a log that happens to be
-        JSON into the repr of a dict (the client deserializes the body as `str`), so read raw bytes."""
+        """The container log as text (GET pods/{name}/log, i.e. `read_namespaced_pod_log`), read raw.
+
+        The client's own decoding is wrong both ways: kubernetes 36 returns the repr of the bytes
+        ("b'hi\\n'", kubernetes-client/python#2596) and older versions return the repr of a dict for a
+        log that happens to be JSON. Reading the raw body with `_preload_content=False` avoids both.
+        """
         response = self.core_v1.read_namespaced_pod_log(pod_name, namespace, _preload_content=False, **params)
         return str(response.data.decode("utf-8", errors="replace"))
 

@@ -37,7 +37,7 @@ def test_job_completes_and_its_log_is_readable(
     assert job_condition(_finished(k8s_cluster, k8s_namespace, "hello")) == "Complete"
     pod = pod_of_job("hello")
     assert pod.status.phase == "Succeeded"
-    assert k8s_cluster.core_v1.read_namespaced_pod_log(pod.metadata.name, k8s_namespace) == "hi\n"
+    assert k8s_cluster.pod_log(pod.metadata.name, k8s_namespace) == "hi\n"
 
 
 def test_failing_command_fails_the_job_with_its_exit_code(
