@@ -1,13 +1,12 @@
 """YAML of a rendered Job with each field's source layer as a trailing comment.
 
 PyYAML cannot emit comments, so mappings and lists are laid out here and only scalars are
-formatted by PyYAML (or as JSON strings, which are valid YAML, when they span lines). The
-output loads back to exactly the manifest (`yaml.safe_load`), which the tests check.
+formatted by PyYAML (double-quoted with escapes when they span lines or are not plain ASCII).
+The output loads back to exactly the manifest (`yaml.safe_load`), which the tests check.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,9 +27,9 @@ def annotated_yaml(manifest: Mapping[str, Any], provenance: Mapping[str, str]) -
 
 
 def scalar(value: Any) -> str:
-    if isinstance(value, str) and ("\n" in value or not value.isprintable()):
-        return json.dumps(value)
-    text = yaml.safe_dump(value, default_flow_style=True, width=10**9, allow_unicode=True)
+    """One-line YAML for a scalar; strings that are not plain printable text get double quotes."""
+    quoted = isinstance(value, str) and not (value.isprintable() and value.isascii())
+    text = yaml.safe_dump(value, default_style='"' if quoted else None, width=10**9, allow_unicode=True)
     return text.removesuffix("\n").removesuffix("\n...").rstrip("\n")
 
 

@@ -19,7 +19,9 @@ from dagster_ext.k8s.spec.merging import merge_configs
 from dagster_ext.k8s.spec.names import is_dns1123_label, is_dns1123_subdomain
 from dagster_ext.k8s.spec.schema import Problems, child_path, describe, normalise_field, suggest
 
+# the launcher schema's defaults, applied because callers may pass a raw dagster.yaml section
 DAGSTER_HOME_DEFAULT: Final = "/opt/dagster/dagster_home"
+DEFAULT_NAMESPACE: Final = "default"
 PG_PASSWORD_ENV: Final = "DAGSTER_PG_PASSWORD"
 PG_PASSWORD_SECRET_KEY: Final = "postgresql-password"
 UNRESOLVED_ENV: Final = "<unresolved: ${name} from the launching process's environment>"
@@ -70,6 +72,8 @@ def parse_container_context(
     its `k8s` key plus the platform-independent top-level `env_vars`; other platforms ignored.
     """
     problems = Problems()
+    if isinstance(value, str) and not value.strip():
+        return SourceConfig()  # an empty env var means no container context
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -132,7 +136,9 @@ def parse_launcher_config(
         value, raw_key="run_k8s_config", environ=environ, path=path, problems=problems, leading_env=system_env
     )
     namespace = _namespace(
-        value.get("job_namespace"), path=child_path(path, "job_namespace"), problems=problems
+        value.get("job_namespace", DEFAULT_NAMESPACE),
+        path=child_path(path, "job_namespace"),
+        problems=problems,
     )
     image = _optional_str(value.get("job_image"), path=child_path(path, "job_image"), problems=problems)
     problems.raise_if_any()

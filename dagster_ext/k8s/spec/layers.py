@@ -95,9 +95,14 @@ def build_run_layers(
 ) -> list[Layer]:
     """The layers of a run worker pod: instance launcher config, code location, run tags.
 
-    `environ` resolves `env_vars: [KEY]` entries (pass `os.environ` in the launching process).
+    `launcher_config` is the run launcher's config (None: no K8s run launcher, e.g. a
+    step executor under another launcher). `environ` resolves `env_vars: [KEY]` entries (pass
+    `os.environ` in the launching process; None shows them as unresolved placeholders).
     """
-    layers = [Layer.from_source(RUN_LAUNCHER, parse_launcher_config(launcher_config or {}, environ=environ))]
+    launcher = (
+        SourceConfig() if launcher_config is None else parse_launcher_config(launcher_config, environ=environ)
+    )
+    layers = [Layer.from_source(RUN_LAUNCHER, launcher)]
     code_location = parse_container_context(container_context, environ=environ)
     layers.append(Layer.from_source(CODE_LOCATION, code_location, image=code_location_image))
     layers.append(Layer(RUN_TAGS, k8s_config_from_tags(run_tags or {})))
@@ -150,7 +155,11 @@ def build_external_layers(
     """The layers of a Job started by `execute_k8s_job` from inside a step: the step's pod
     config (seed 001 §4: external Jobs inherit run and op settings) plus the call's arguments.
     """
-    launcher = parse_launcher_config(launcher_config or {}, environ=environ, dagster_env=False)
+    launcher = (
+        SourceConfig()
+        if launcher_config is None
+        else parse_launcher_config(launcher_config, environ=environ, dagster_env=False)
+    )
     layers = [
         Layer.from_source(RUN_LAUNCHER, launcher),
         Layer.from_source(CODE_LOCATION, parse_container_context(container_context, environ=environ)),

@@ -247,11 +247,16 @@ def merge_sourced(base: SourcedSections, over: K8sConfig, layer: str) -> Sourced
 
 
 def merge_configs(base: K8sConfig, *overs: K8sConfig) -> K8sConfig:
-    """Merge configs left to right (later wins); the result keeps the last non-empty behavior."""
+    """Merge configs left to right (later wins), each with its own `merge_behavior`.
+
+    The result carries the behavior of the last config that is not `K8sConfig()`, as
+    dagster-k8s's result carries the upper one's; so `K8sConfig()` is an identity on both sides.
+    """
+    empty = K8sConfig()
     sourced: SourcedSections = {}
     behavior = base.merge_behavior
     for index, config in enumerate((base, *overs)):
         sourced = merge_sourced(sourced, config, str(index))
-        if not config.is_empty:
+        if config != empty:
             behavior = config.merge_behavior
     return K8sConfig.from_sections({name: strip(tree) for name, tree in sourced.items()}, behavior)

@@ -1,0 +1,242 @@
+"""`dagster-ext render`: print the run and step Job manifests a job would get, each field
+annotated with the configuration layer that set it.
+
+Nothing is sent to Kubernetes and no secret value is resolved: secrets appear by name
+(`secretKeyRef`, `envFrom`), and `env_vars: [KEY]` entries that would be read from the launching
+process's environment are shown as placeholders.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from dagster_ext.cli.loading import JobInfo, StepInfo, job_info, load_repository, select_steps
+from dagster_ext.errors import ConfigError
+from dagster_ext.k8s.spec import (
+    PRECEDENCE,
+    RenderedK8sJob,
+    annotated_yaml,
+    build_run_layers,
+    build_step_layers,
+    merge_layers,
+    render_run_k8s_job,
+    render_step_k8s_job,
+)
+
+SAMPLE_RUN_ID = "aaa0b6f8-b717-4aef-a4aa-4e1c590b960f"
+CONTAINER_CONTEXT_ENV = "DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT"
+CURRENT_IMAGE_ENV = "DAGSTER_CURRENT_IMAGE"
+RUN_ARGS_PLACEHOLDER = "<ExecuteRunArgs JSON, serialized at launch>"
+STEP_ARGS_PLACEHOLDER = "<compressed ExecuteStepArgs, serialized at launch>"
+
+
+@click.command("render")
+@click.option("-f", "--python-file", help="Code location file, as for `dagster api grpc -f`.")
+@click.option("-m", "--module-name", help="Code location module, as for `dagster api grpc -m`.")
+@click.option("-a", "--attribute", help="Definitions attribute (needed if the file defines several).")
+@click.option("-d", "--working-directory", help="Directory to load the code location from.")
+@click.option("--job", "job_name", required=True, help="Dagster job to render.")
+@click.option("--op", "ops", multiple=True, help="Step key, op name or asset key path (repeatable).")
+@click.option("--instance", "instance_path", type=click.Path(exists=True), help="dagster.yaml (or its dir).")
+@click.option("--container-context", help=f"Code location container context JSON [${CONTAINER_CONTEXT_ENV}].")
+@click.option("--executor-config", help="Step executor config: YAML text or a YAML file.")
+@click.option("--image", help=f"Code location image [${CURRENT_IMAGE_ENV}, else the launcher's job_image].")
+@click.option("--run-id", default=SAMPLE_RUN_ID, show_default=True, help="Run id for names and labels.")
+@click.option("--location-name", help="Code location name (the dagster/code-location label).")
+@click.option("--show", type=click.Choice(["all", "run", "steps"]), default="all", show_default=True)
+@click.option(
+    "--inherit-run-tags/--no-inherit-run-tags",
+    default=True,
+    show_default=True,
+    help="Step pods include the job/run-level dagster-k8s/config tag.",
+)
+@click.option("--plain", is_flag=True, help="Omit the provenance comments.")
+def render(**options: Any) -> None:
+    """Print the final run and step K8s Job manifests with each field's source layer."""
+    try:
+        text = _render(**options)
+    except ConfigError as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(2)
+    click.echo(text, nl=False)
+
+
+def _render(
+    *,
+    python_file: str | None,
+    module_name: str | None,
+    attribute: str | None,
+    working_directory: str | None,
+    job_name: str,
+    ops: Sequence[str],
+    instance_path: str | None,
+    container_context: str | None,
+    executor_config: str | None,
+    image: str | None,
+    run_id: str,
+    location_name: str | None,
+    show: str,
+    inherit_run_tags: bool,
+    plain: bool,
+) -> str:
+    try:
+        repository = load_repository(
+            python_file=python_file,
+            module_name=module_name,
+            attribute=attribute,
+            working_directory=working_directory,
+        )
+    except ConfigError:
+        raise
+    except Exception as err:  # user code failed to import: report it without our traceback
+        raise click.ClickException(f"could not load the code location: {type(err).__name__}: {err}") from err
+    job = job_info(repository, job_name)
+    inputs = _Inputs(
+        launcher_config=_launcher_config(instance_path),
+        container_context=container_context or os.environ.get(CONTAINER_CONTEXT_ENV),
+        executor_config=_executor_config(executor_config),
+        image=image or os.environ.get(CURRENT_IMAGE_ENV),
+        run_id=run_id,
+        location_name=location_name,
+    )
+    documents = []
+    if show in ("all", "run"):
+        documents.append(_document(f"Run worker Job of job {job.name}", _render_run(job, inputs), plain))
+    if show in ("all", "steps"):
+        for step in select_steps(job, ops):
+            title = f"Step worker Job of step {step.key} (op {step.op_name})"
+            rendered = _render_step(job, step, inputs, inherit_run_tags=inherit_run_tags)
+            documents.append(_document(title, rendered, plain))
+    header = f"# Layers, lowest precedence first: defaults < {' < '.join(PRECEDENCE)} < dagster-ext\n"
+    return ("" if plain else header) + "---\n".join(documents)
+
+
+class _Inputs:
+    def __init__(
+        self,
+        *,
+        launcher_config: Mapping[str, Any],
+        container_context: str | None,
+        executor_config: Mapping[str, Any],
+        image: str | None,
+        run_id: str,
+        location_name: str | None,
+    ) -> None:
+        self.launcher_config = launcher_config
+        self.container_context = container_context
+        self.executor_config = executor_config
+        self.image = image
+        self.run_id = run_id
+        self.location_name = location_name
+
+
+def _render_run(job: JobInfo, inputs: _Inputs) -> RenderedK8sJob:
+    layers = build_run_layers(
+        launcher_config=inputs.launcher_config,
+        container_context=inputs.container_context,
+        code_location_image=inputs.image,
+        run_tags=job.tags,
+    )
+    return render_run_k8s_job(
+        merge_layers(layers),
+        run_id=inputs.run_id,
+        dagster_job=job.name,
+        args=["dagster", "api", "execute_run", RUN_ARGS_PLACEHOLDER],
+        code_location=inputs.location_name,
+    )
+
+
+def _render_step(job: JobInfo, step: StepInfo, inputs: _Inputs, *, inherit_run_tags: bool) -> RenderedK8sJob:
+    layers = build_step_layers(
+        launcher_config=inputs.launcher_config,
+        container_context=inputs.container_context,
+        code_location_image=inputs.image,
+        run_tags=job.tags,
+        executor_config=inputs.executor_config,
+        step_tags=step.tags,
+        op_name=step.op_name,
+        inherit_run_tags=inherit_run_tags,
+    )
+    return render_step_k8s_job(
+        merge_layers(layers),
+        run_id=inputs.run_id,
+        dagster_job=job.name,
+        step_key=step.key,
+        compressed_step_args=STEP_ARGS_PLACEHOLDER,
+        code_location=inputs.location_name,
+    )
+
+
+def _document(title: str, rendered: RenderedK8sJob, plain: bool) -> str:
+    if plain:
+        return yaml.safe_dump(rendered.manifest, sort_keys=False, width=10**9)
+    return f"# {title}\n" + annotated_yaml(rendered.manifest, rendered.provenance)
+
+
+def _launcher_config(instance_path: str | None) -> Mapping[str, Any]:
+    """`run_launcher.config` of a dagster.yaml, whatever the launcher module: dagster_k8s's and
+    ours read the same keys (ours is a superset).
+    """
+    if instance_path is None:
+        return {}
+    path = Path(instance_path)
+    if path.is_dir():
+        path = path / "dagster.yaml"
+    instance = _load_yaml(path.read_text(), where=str(path))
+    launcher = instance.get("run_launcher") or {}
+    if not isinstance(launcher, Mapping):
+        raise ConfigError("expected a mapping", path="run_launcher")
+    config = launcher.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise ConfigError("expected a mapping", path="run_launcher.config")
+    resolved: Mapping[str, Any] = _resolve_env_sources(config, path="run_launcher.config")
+    return resolved
+
+
+def _executor_config(value: str | None) -> Mapping[str, Any]:
+    """Executor config YAML (a file or inline); a whole run config's `execution` block works too."""
+    if not value:
+        return {}
+    text = Path(value).read_text() if Path(value).is_file() else value
+    config: Mapping[str, Any] = _load_yaml(text, where="--executor-config")
+    execution = config.get("execution")
+    if isinstance(execution, Mapping):  # run config: execution: {config: ...} or {<executor>: {config: ...}}
+        inner = execution.get("config")
+        if inner is None and len(execution) == 1:
+            inner = (next(iter(execution.values())) or {}).get("config")
+        config = inner or {}
+    if not isinstance(config, Mapping):
+        raise ConfigError("expected a mapping", path="--executor-config")
+    return config
+
+
+def _load_yaml(text: str, *, where: str) -> Mapping[str, Any]:
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"not valid YAML: {err}", path=where) from err
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("expected a YAML mapping", path=where)
+    return value
+
+
+def _resolve_env_sources(value: Any, *, path: str) -> Any:
+    """Dagster's `{env: VAR}` StringSource values, read from this process's environment."""
+    if isinstance(value, Mapping):
+        if set(value) == {"env"} and isinstance(value["env"], str):
+            if value["env"] not in os.environ:
+                raise ConfigError(f"environment variable {value['env']} is not set", path=path)
+            return os.environ[value["env"]]
+        return {key: _resolve_env_sources(item, path=f"{path}.{key}") for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env_sources(item, path=f"{path}[{index}]") for index, item in enumerate(value)]
+    return value
