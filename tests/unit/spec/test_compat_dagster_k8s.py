@@ -338,3 +338,73 @@ def test_named_lists_cover_the_strategic_merge_keys() -> None:
     ):
         assert key in NAMED_LISTS
     assert convert_keys({"mountPath": "/d"}, "V1VolumeMount", style="snake") == {"mount_path": "/d"}
+
+
+def test_difference_identity_labels_win_over_user_labels() -> None:
+    tags = {TAG: json.dumps({"job_metadata": {"labels": {"dagster/job": "spoofed", "team": "data"}}})}
+    rendered = render_run_k8s_job(
+        merge_layers([Layer("run_tags", k8s_config_from_tags(tags))]),
+        run_id=RUN_ID,
+        dagster_job="process_numbers",
+        args=[],
+        image="img",
+    )
+    assert rendered.manifest["metadata"]["labels"]["dagster/job"] == "process_numbers"
+    assert rendered.manifest["metadata"]["labels"]["team"] == "data"
+
+
+def test_difference_label_sanitising_is_always_valid() -> None:
+    from dagster_k8s.utils import sanitize_k8s_label
+
+    from dagster_ext.k8s.spec import is_label_value, sanitize_label_value
+
+    assert not is_label_value(sanitize_k8s_label("_-x"))
+    assert sanitize_label_value("_-x") == "x"
+    assert sanitize_label_value("process_numbers") == sanitize_k8s_label("process_numbers")
+
+
+def test_difference_run_job_names_stay_valid() -> None:
+    from dagster_k8s.job import get_job_name_from_run_id
+
+    from dagster_ext.k8s.spec import is_dns1123_label, run_k8s_job_name
+
+    assert run_k8s_job_name(RUN_ID, resume_attempt=1) == get_job_name_from_run_id(RUN_ID, 1)
+    assert len(get_job_name_from_run_id("x" * 60)) > 63
+    assert is_dns1123_label(run_k8s_job_name("x" * 60))
+
+
+def test_difference_step_image_order_matches_run_image_order() -> None:
+    layers = build_step_layers(launcher_config={"job_image": "launcher"}, code_location_image="location")
+    assert merge_layers(layers).image == "location"  # dagster-k8s steps would use "launcher"
+
+
+def test_difference_job_config_is_deep_merged() -> None:
+    tag = {
+        "job_config": {"metadata": {"annotations": {"a": "b"}}},
+        "job_metadata": {"labels": {"team": "data"}},
+    }
+    rendered = render_run_k8s_job(
+        merge_layers([Layer("run_tags", parse_k8s_config(tag))]),
+        run_id=RUN_ID,
+        dagster_job="j",
+        args=[],
+        image="i",
+    )
+    assert rendered.manifest["metadata"]["annotations"] == {"a": "b"}
+    assert rendered.manifest["metadata"]["labels"]["team"] == "data"
+
+
+def test_difference_sidecar_named_like_the_main_container_is_merged_into_it() -> None:
+    tag = {
+        "pod_spec_config": {"containers": [{"name": "dagster", "image": "x", "workingDir": "/app"}]},
+        "container_config": {"image": "main"},
+    }
+    rendered = render_run_k8s_job(
+        merge_layers([Layer("run_tags", parse_k8s_config(tag))]),
+        run_id=RUN_ID,
+        dagster_job="j",
+        args=[],
+        image="i",
+    )
+    (container,) = rendered.manifest["spec"]["template"]["spec"]["containers"]
+    assert (container["image"], container["workingDir"]) == ("main", "/app")
