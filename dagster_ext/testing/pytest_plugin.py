@@ -57,12 +57,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.cluster)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "local_cluster: starts its own LocalCluster, so needs the binaries even with --kubeconfig"
+    )
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Build the binaries before any test runs, so the minutes of a first build never count against a
     per-test timeout. A failure is kept and reported by every cluster test (loudly, never a skip)."""
-    if session.config.option.collectonly or _given_kubeconfig(session.config):
-        return
-    if not any(item.get_closest_marker("cluster") for item in session.items):
+    if session.config.option.collectonly or not _needs_binaries(session):
         return
     from dagster_ext.testing.cluster import ensure_binaries
 
@@ -70,6 +74,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         ensure_binaries()
     except Exception as err:  # reported by the k8s_cluster fixture
         session.config.stash[_BUILD_ERROR_KEY] = err
+
+
+def _needs_binaries(session: pytest.Session) -> bool:
+    if any(item.get_closest_marker("local_cluster") for item in session.items):
+        return True
+    given = _given_kubeconfig(session.config)
+    return not given and any(item.get_closest_marker("cluster") for item in session.items)
 
 
 @dataclass

@@ -179,7 +179,7 @@ def _run_go_build(src: Path, out: Path, version: str, progress: Progress) -> Non
         log_lines.append(line.rstrip())
         if time.monotonic() - last_report > 10:
             last_report = time.monotonic()
-            progress(f"compiled {done}/{total or '?'} packages ({line.strip()})")
+            progress(f"compiled {done} packages, at most {total or '?'} ({line.strip()})")
     if proc.wait() != 0:
         tail = "\n".join(log_lines[-40:])
         raise BinaryBuildError(f"go build failed (exit {proc.returncode}) in {src}:\n{tail}")

@@ -16,7 +16,7 @@ import pytest
 from dagster_ext.testing.cluster import ComponentStartError, LocalCluster
 from dagster_ext.testing.cluster.state import load_state
 
-pytestmark = [pytest.mark.cluster, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.cluster, pytest.mark.local_cluster, pytest.mark.timeout(120)]
 
 
 def _processes_mentioning(text: str) -> list[str]:
