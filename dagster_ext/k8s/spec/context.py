@@ -15,16 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from dagster_ext.k8s.spec.config import JOB_SECTIONS, SERVER_SECTIONS, K8sConfig, parse_sections
+from dagster_ext.k8s.spec.env_vars import env_from, env_vars, launcher_env, optional_str
 from dagster_ext.k8s.spec.merging import merge_configs
-from dagster_ext.k8s.spec.names import is_dns1123_label, is_dns1123_subdomain
+from dagster_ext.k8s.spec.names import is_dns1123_label
 from dagster_ext.k8s.spec.schema import Problems, child_path, describe, normalise_field, suggest
 
-# the launcher schema's defaults, applied because callers may pass a raw dagster.yaml section
-DAGSTER_HOME_DEFAULT: Final = "/opt/dagster/dagster_home"
+# the launcher schema's default, applied because callers may pass a raw dagster.yaml section
 DEFAULT_NAMESPACE: Final = "default"
-PG_PASSWORD_ENV: Final = "DAGSTER_PG_PASSWORD"
-PG_PASSWORD_SECRET_KEY: Final = "postgresql-password"
-UNRESOLVED_ENV: Final = "<unresolved: ${name} from the launching process's environment>"
 
 # shorthand key -> (section, model, field) it stands for
 _FIELD_KEYS: Final[Mapping[str, tuple[str, str, str]]] = {
@@ -131,7 +128,7 @@ def parse_launcher_config(
     `postgres_password_secret` become env vars, as dagster-k8s does for run and step pods.
     """
     problems = Problems()
-    system_env = _launcher_env(value, path=path, problems=problems) if dagster_env else []
+    system_env = launcher_env(value, path=path, problems=problems) if dagster_env else []
     result = _parse_source(
         value, raw_key="run_k8s_config", environ=environ, path=path, problems=problems, leading_env=system_env
     )
@@ -140,7 +137,7 @@ def parse_launcher_config(
         path=child_path(path, "job_namespace"),
         problems=problems,
     )
-    image = _optional_str(value.get("job_image"), path=child_path(path, "job_image"), problems=problems)
+    image = optional_str(value.get("job_image"), path=child_path(path, "job_image"), problems=problems)
     problems.raise_if_any()
     return SourceConfig(k8s_config=result, namespace=namespace, image=image)
 
@@ -154,7 +151,7 @@ def parse_executor_config(
     namespace = _namespace(
         value.get("job_namespace"), path=child_path(path, "job_namespace"), problems=problems
     )
-    image = _optional_str(value.get("job_image"), path=child_path(path, "job_image"), problems=problems)
+    image = optional_str(value.get("job_image"), path=child_path(path, "job_image"), problems=problems)
     per_step = _per_step(
         value.get("per_step_k8s_config"), path=child_path(path, "per_step_k8s_config"), problems=problems
     )
@@ -212,12 +209,12 @@ def _shorthand_config(
             sections[section][_camel(snake)] = camel_value
     if "labels" in sections["job_metadata"]:
         sections["pod_template_spec_metadata"]["labels"] = sections["job_metadata"]["labels"]
-    env_from = _env_from(value, path=path, problems=problems)
-    if env_from:
-        sections["container_config"]["envFrom"] = env_from
+    references = env_from(value, path=path, problems=problems)
+    if references:
+        sections["container_config"]["envFrom"] = references
     env = [
         *leading_env,
-        *_env_vars(value.get("env_vars"), environ, path=child_path(path, "env_vars"), problems=problems),
+        *env_vars(value.get("env_vars"), environ, path=child_path(path, "env_vars"), problems=problems),
     ]
     env.extend(sections["container_config"].pop("env", None) or [])
     if env:
@@ -230,94 +227,8 @@ def _camel(snake: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _env_from(value: Mapping[str, Any], *, path: str, problems: Problems) -> list[dict[str, Any]]:
-    refs = []
-    for key, ref in (("env_config_maps", "configMapRef"), ("env_secrets", "secretRef")):
-        for index, name in enumerate(
-            _str_list(value.get(key), path=child_path(path, key), problems=problems)
-        ):
-            if not is_dns1123_subdomain(name):
-                problems.add(
-                    f"{child_path(path, key)}[{index}]", f"{name!r} is not a valid ConfigMap/Secret name"
-                )
-            refs.append({ref: {"name": name}})
-    return refs
-
-
-def _env_vars(
-    value: object, environ: Mapping[str, str] | None, *, path: str, problems: Problems
-) -> list[dict[str, Any]]:
-    """`KEY=VALUE`, or `KEY` whose value is read from `environ` (the launching process's env).
-
-    Without `environ` (e.g. `dagster-ext render`), `KEY` renders as a visible placeholder: the
-    value belongs to the launching process and must never be printed from someone's shell.
-    """
-    env = []
-    for index, item in enumerate(_str_list(value, path=path, problems=problems)):
-        name, sep, text = item.partition("=")
-        if not name:
-            problems.add(f"{path}[{index}]", f"{item!r} has no variable name; use KEY=VALUE or KEY")
-            continue
-        if not sep:
-            if environ is None:
-                text = UNRESOLVED_ENV.replace("{name}", name)
-            elif name in environ:
-                text = environ[name]
-            else:
-                problems.add(
-                    f"{path}[{index}]", f"{name!r} is not set in the launching process's environment"
-                )
-                continue
-        env.append({"name": name, "value": text})
-    return env
-
-
-def _launcher_env(value: Mapping[str, Any], *, path: str, problems: Problems) -> list[dict[str, Any]]:
-    home = _optional_str(
-        value.get("dagster_home", DAGSTER_HOME_DEFAULT),
-        path=child_path(path, "dagster_home"),
-        problems=problems,
-    )
-    secret = _optional_str(
-        value.get("postgres_password_secret"),
-        path=child_path(path, "postgres_password_secret"),
-        problems=problems,
-    )
-    env: list[dict[str, Any]] = [{"name": "DAGSTER_HOME", "value": home}] if home else []
-    if secret:
-        env.append(
-            {
-                "name": PG_PASSWORD_ENV,
-                "valueFrom": {"secretKeyRef": {"name": secret, "key": PG_PASSWORD_SECRET_KEY}},
-            }
-        )
-    return env
-
-
-def _str_list(value: object, *, path: str, problems: Problems) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, (list, tuple)):
-        problems.add(path, f"expected a list of strings, got {describe(value)}")
-        return []
-    result = []
-    for index, item in enumerate(value):
-        if isinstance(item, str):
-            result.append(item)
-        else:
-            problems.add(f"{path}[{index}]", f"expected a string, got {describe(item)}")
-    return result
-
-
-def _optional_str(value: object, *, path: str, problems: Problems) -> str | None:
-    if value is None or isinstance(value, str):
-        return value or None
-    problems.add(path, f"expected a string, got {describe(value)}")
-    return None
-
-
 def _namespace(value: object, *, path: str, problems: Problems) -> str | None:
-    namespace = _optional_str(value, path=path, problems=problems)
+    namespace = optional_str(value, path=path, problems=problems)
     if namespace is not None and not is_dns1123_label(namespace):
         problems.add(path, f"{namespace!r} is not a valid namespace name (DNS-1123 label)")
     return namespace
