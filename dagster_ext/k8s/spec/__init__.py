@@ -17,6 +17,7 @@ Typical use (a step executor)::
 
 from __future__ import annotations
 
+from dagster_ext.k8s.spec.allowlist import enforce_allowlist
 from dagster_ext.k8s.spec.annotate import annotated_yaml
 from dagster_ext.k8s.spec.config import (
     JOB_SECTIONS,
@@ -113,6 +114,7 @@ __all__ = [
     "build_run_layers",
     "build_step_layers",
     "common_labels",
+    "enforce_allowlist",
     "external_k8s_job_name",
     "identity_labels",
     "is_dns1123_label",
