@@ -1,8 +1,9 @@
 """The kubelet's only door to the API: raw-JSON calls under the project's one retry policy.
 
-Objects are plain camelCase dicts. Errors are `dagster_ext.k8s.client.errors` classes. A watch
+Objects are plain camelCase dicts. Errors are `dagster_ext.k8s.client.errors` classes. Every
+request has a (connect, read) timeout, so a stalled API server fails and is retried. A watch
 is streamed line by line here (not via `kubernetes.watch.Watch`, whose `deserialize=False`
-mode fails on ERROR events, hiding 410 Gone).
+mode fails on ERROR events with a KeyError, hiding 410 Gone).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from dagster_ext.k8s.client.retrying import RetryPolicy, call_with_retries
 
 JsonDict = dict[str, Any]
 KUBELET_RETRY = RetryPolicy(backoff_s=(0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0))
-_STRATEGIC = "application/strategic-merge-patch+json"
-_MERGE = "application/merge-patch+json"
+REQUEST_TIMEOUT_S = (5.0, 30.0)
+_RAW: JsonDict = {"_preload_content": False, "_request_timeout": REQUEST_TIMEOUT_S}
+_STRATEGIC = {"_content_type": "application/strategic-merge-patch+json"}
+_MERGE = {"_content_type": "application/merge-patch+json"}
 
 
 def _parse(response: Any) -> JsonDict:
@@ -40,6 +43,18 @@ def decode_data(obj: JsonDict, *, base64_data: bool) -> dict[str, bytes]:
     return out
 
 
+def _events(lines: Iterator[Any]) -> Iterator[tuple[str, JsonDict]]:
+    for line in lines:
+        if not line or not str(line).strip():
+            continue
+        event = json.loads(line)
+        kind, obj = str(event.get("type")), dict(event.get("object") or {})
+        if kind == "ERROR":
+            code = int(obj.get("code") or 500)
+            raise class_for_status(code)(f"watch pods: HTTP {code}: {obj.get('message')}", status=code)
+        yield kind, obj
+
+
 class Gateway:
     def __init__(self, kubeconfig: str, *, policy: RetryPolicy = KUBELET_RETRY) -> None:
         self._client = LazyApiClient(ConnectionSettings(kubeconfig_file=kubeconfig))
@@ -49,15 +64,26 @@ class Gateway:
         self._lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _core(self) -> Any:
-        from kubernetes.client import CoreV1Api
+    def _api(self, name: str) -> Any:
+        from kubernetes import client
 
-        return CoreV1Api(self._client.get())
+        return getattr(client, name)(self._client.get())
 
-    def _call(self, operation: str, request: Callable[[], Any]) -> Any:
-        return call_with_retries(
-            lambda _attempt: request(), operation=operation, policy=self._policy, sleep=self._pause
+    def _request(self, operation: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> JsonDict:
+        """One API call with retries; the parsed JSON body."""
+        response = call_with_retries(
+            lambda _attempt: method(*args, **_RAW, **kwargs),
+            operation=operation,
+            policy=self._policy,
+            sleep=self._pause,
         )
+        return _parse(response)
+
+    def _read(self, operation: str, method: Callable[..., Any], *args: Any) -> JsonDict | None:
+        try:
+            return self._request(operation, method, *args)
+        except K8sNotFound:
+            return None
 
     def _pause(self, seconds: float) -> None:
         self._stopped.wait(seconds)
@@ -88,62 +114,33 @@ class Gateway:
             return handle.read()
 
     def server_version(self) -> str:
-        from kubernetes.client import VersionApi
-
-        api = VersionApi(self._client.get())
-        return str(
-            _parse(self._call("read version", lambda: api.get_code(_preload_content=False)))["gitVersion"]
-        )
+        return str(self._request("read version", self._api("VersionApi").get_code)["gitVersion"])
 
     # -- node and lease -----------------------------------------------------------------------
     def read_node(self, name: str) -> JsonDict | None:
-        core = self._core()
-        try:
-            return _parse(
-                self._call(f"read node {name}", lambda: core.read_node(name, _preload_content=False))
-            )
-        except K8sNotFound:
-            return None
+        return self._read(f"read node {name}", self._api("CoreV1Api").read_node, name)
 
     def create_node(self, body: JsonDict) -> JsonDict:
-        core = self._core()
-        return _parse(self._call("create node", lambda: core.create_node(body, _preload_content=False)))
+        return self._request("create node", self._api("CoreV1Api").create_node, body)
 
     def patch_node(self, name: str, patch: JsonDict, *, status: bool = False) -> JsonDict:
-        core = self._core()
+        core = self._api("CoreV1Api")
         method = core.patch_node_status if status else core.patch_node
-        return _parse(
-            self._call(
-                f"patch node {name}",
-                lambda: method(name, patch, _content_type=_MERGE, _preload_content=False),
-            )
-        )
+        return self._request(f"patch node {name}", method, name, patch, **_MERGE)
 
     def apply_lease(self, body: JsonDict) -> None:
-        """Create the Lease, or merge-patch its spec when it exists."""
-        from kubernetes.client import CoordinationV1Api
-
-        api = CoordinationV1Api(self._client.get())
+        """Merge-patch the Lease's spec, creating the Lease when it does not exist."""
+        api = self._api("CoordinationV1Api")
         name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
         try:
-            self._call(
-                f"renew lease {name}",
-                lambda: api.patch_namespaced_lease(
-                    name, namespace, {"spec": body["spec"]}, _content_type=_MERGE, _preload_content=False
-                ),
-            )
+            patch = {"spec": body["spec"]}
+            self._request(f"renew lease {name}", api.patch_namespaced_lease, name, namespace, patch, **_MERGE)
         except K8sNotFound:
-            self._call(
-                f"create lease {name}",
-                lambda: api.create_namespaced_lease(namespace, body, _preload_content=False),
-            )
+            self._request(f"create lease {name}", api.create_namespaced_lease, namespace, body)
 
     # -- pods ---------------------------------------------------------------------------------
     def list_pods(self) -> tuple[list[JsonDict], str]:
-        core = self._core()
-        found = _parse(
-            self._call("list pods", lambda: core.list_pod_for_all_namespaces(_preload_content=False))
-        )
+        found = self._request("list pods", self._api("CoreV1Api").list_pod_for_all_namespaces)
         return list(found.get("items") or ()), str((found.get("metadata") or {}).get("resourceVersion") or "")
 
     def watch_pods(
@@ -153,7 +150,7 @@ class Gateway:
         from kubernetes.watch.watch import iter_resp_lines
 
         try:
-            response = self._core().list_pod_for_all_namespaces(
+            response = self._api("CoreV1Api").list_pod_for_all_namespaces(
                 watch=True,
                 resource_version=resource_version,
                 allow_watch_bookmarks=True,
@@ -178,108 +175,57 @@ class Gateway:
                 response.release_conn()
 
     def bind_pod(self, namespace: str, name: str, uid: str, node_name: str) -> None:
-        core = self._core()
         body = {
             "apiVersion": "v1",
             "kind": "Binding",
             "metadata": {"name": name, "uid": uid},
             "target": {"apiVersion": "v1", "kind": "Node", "name": node_name},
         }
-        # the client cannot deserialise the Status a binding returns: keep the raw response
-        self._call(
-            f"bind pod {namespace}/{name}",
-            lambda: core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False),
+        # raw response: the client cannot deserialise the Status a binding returns
+        core = self._api("CoreV1Api")
+        self._request(
+            f"bind pod {namespace}/{name}", core.create_namespaced_pod_binding, name, namespace, body
         )
 
     def patch_pod_status(self, namespace: str, name: str, uid: str, status: JsonDict) -> JsonDict:
         """Strategic-merge the status; the uid in the patch is a precondition."""
-        core = self._core()
-        return _parse(
-            self._call(
-                f"update status of pod {namespace}/{name}",
-                lambda: core.patch_namespaced_pod_status(
-                    name,
-                    namespace,
-                    {"metadata": {"uid": uid}, "status": status},
-                    _content_type=_STRATEGIC,
-                    _preload_content=False,
-                ),
-            )
+        patch = {"metadata": {"uid": uid}, "status": status}
+        method = self._api("CoreV1Api").patch_namespaced_pod_status
+        return self._request(
+            f"update status of pod {namespace}/{name}", method, name, namespace, patch, **_STRATEGIC
         )
 
     def delete_pod(self, namespace: str, name: str, uid: str) -> None:
         """Delete with grace 0 and a uid precondition (a same-named successor is never hit)."""
-        core = self._core()
         body = {"gracePeriodSeconds": 0, "preconditions": {"uid": uid}}
+        method = self._api("CoreV1Api").delete_namespaced_pod
         with contextlib.suppress(K8sNotFound):
-            self._call(
-                f"delete pod {namespace}/{name}",
-                lambda: core.delete_namespaced_pod(name, namespace, body=body, _preload_content=False),
-            )
+            self._request(f"delete pod {namespace}/{name}", method, name, namespace, body=body)
 
     # -- objects a pod consumes -----------------------------------------------------------------
     def read_config_map(self, namespace: str, name: str) -> JsonDict | None:
-        core = self._core()
-        try:
-            return _parse(
-                self._call(
-                    f"read configmap {namespace}/{name}",
-                    lambda: core.read_namespaced_config_map(name, namespace, _preload_content=False),
-                )
-            )
-        except K8sNotFound:
-            return None
+        method = self._api("CoreV1Api").read_namespaced_config_map
+        return self._read(f"read configmap {namespace}/{name}", method, name, namespace)
 
     def read_secret(self, namespace: str, name: str) -> JsonDict | None:
-        core = self._core()
-        try:
-            return _parse(
-                self._call(
-                    f"read secret {namespace}/{name}",
-                    lambda: core.read_namespaced_secret(name, namespace, _preload_content=False),
-                )
-            )
-        except K8sNotFound:
-            return None
+        method = self._api("CoreV1Api").read_namespaced_secret
+        return self._read(f"read secret {namespace}/{name}", method, name, namespace)
 
     def request_token(self, namespace: str, service_account: str, *, spec: JsonDict) -> str:
-        core = self._core()
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
-        response = self._call(
-            f"request token for {namespace}/{service_account}",
-            lambda: core.create_namespaced_service_account_token(
-                service_account, namespace, body, _preload_content=False
-            ),
+        method = self._api("CoreV1Api").create_namespaced_service_account_token
+        found = self._request(
+            f"request token for {namespace}/{service_account}", method, service_account, namespace, body
         )
-        return str(_parse(response)["status"]["token"])
+        return str(found["status"]["token"])
 
     # -- events -------------------------------------------------------------------------------
     def create_event(self, namespace: str, body: JsonDict) -> None:
-        core = self._core()
-        self._call(
-            "create event", lambda: core.create_namespaced_event(namespace, body, _preload_content=False)
-        )
+        self._request("create event", self._api("CoreV1Api").create_namespaced_event, namespace, body)
 
     def patch_event(self, namespace: str, name: str, patch: JsonDict) -> None:
-        core = self._core()
-        self._call(
-            "update event",
-            lambda: core.patch_namespaced_event(
-                name, namespace, patch, _content_type=_MERGE, _preload_content=False
-            ),
-        )
-
-
-def _events(lines: Iterator[Any]) -> Iterator[tuple[str, JsonDict]]:
-    for line in lines:
-        if not line or not str(line).strip():
-            continue
-        event = json.loads(line)
-        kind, obj = str(event.get("type")), dict(event.get("object") or {})
-        if kind == "ERROR":
-            code = int(obj.get("code") or 500)
-            raise class_for_status(code)(f"watch pods: HTTP {code}: {obj.get('message')}", status=code)
-        yield kind, obj
+        method = self._api("CoreV1Api").patch_namespaced_event
+        self._request("update event", method, name, namespace, patch, **_MERGE)
 
 
 class ApiObjectLookup:

@@ -9,6 +9,7 @@ container gets a cgroup when cgroups are usable, so all its processes can be fou
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -102,7 +103,13 @@ class CgroupControl:
         self.mode = f"cgroup v{version} ({base})"
 
     def guard(self, name: str, limit_bytes: int | None) -> MemoryGuard:
-        return CgroupGuard(self.base / name, version=self.version, limit_bytes=limit_bytes)
+        """A cgroup for one container run; RSS polling for it if the cgroup cannot be made."""
+        try:
+            self.base.mkdir(exist_ok=True)
+            return CgroupGuard(self.base / name, version=self.version, limit_bytes=limit_bytes)
+        except OSError as err:
+            log.warning("cgroup for %s unavailable (%s): polling its memory instead", name, err)
+            return PollingGuard(limit_bytes)
 
     def sweep(self) -> None:
         """Kill processes left in our cgroups by a previous kubelet (it may have been SIGKILLed)."""
@@ -181,22 +188,22 @@ def _own_dir(version: int) -> Path | None:
     return (point / relative).resolve() if relative != "." else point
 
 
-def _try_v2(node_name: str) -> CgroupControl | None:
+def _try_v2(instance: str) -> CgroupControl | None:
     own = _own_dir(2)
     if own is None or "memory" not in (own / "cgroup.controllers").read_text().split():
         return None
     (own / "cgroup.subtree_control").write_text("+memory")  # EBUSY if `own` holds processes
-    base = own / f"dagster-ext-kubelet-{node_name}"
+    base = own / f"dagster-ext-kubelet-{instance}"
     base.mkdir(exist_ok=True)
     (base / "cgroup.subtree_control").write_text("+memory")
     return CgroupControl(base, version=2)
 
 
-def _try_v1(node_name: str) -> CgroupControl | None:
+def _try_v1(instance: str) -> CgroupControl | None:
     own = _own_dir(1)
     if own is None or not (own / "memory.limit_in_bytes").exists():
         return None
-    base = own / f"dagster-ext-kubelet-{node_name}"
+    base = own / f"dagster-ext-kubelet-{instance}"
     base.mkdir(exist_ok=True)
     return CgroupControl(base, version=1)
 
@@ -211,12 +218,18 @@ def _probe(control: CgroupControl) -> bool:
         return False
 
 
-def detect(node_name: str, *, prefer: str = "auto") -> MemoryControl:
+def instance_name(node_name: str, state_dir: str) -> str:
+    """Names our cgroup directory: two kubelets (even with one node name) never share it, and a
+    restarted kubelet on the same state dir finds its predecessor's cgroups to sweep."""
+    return f"{node_name}-{hashlib.sha256(state_dir.encode()).hexdigest()[:10]}"
+
+
+def detect(instance: str, *, prefer: str = "auto") -> MemoryControl:
     """The best mechanism this machine allows; `prefer` = auto | cgroup2 | cgroup1 | poll."""
     attempts = {"cgroup2": (_try_v2,), "cgroup1": (_try_v1,), "poll": (), "auto": (_try_v2, _try_v1)}[prefer]
     for attempt in attempts:
         try:
-            control = attempt(node_name)
+            control = attempt(instance)
         except OSError as err:
             log.debug("%s failed: %s", attempt.__name__, err)
             continue

@@ -109,7 +109,7 @@ class Kubelet:
         s = self.settings
         s.pods_dir.mkdir(parents=True, exist_ok=True)
         s.pods_dir.chmod(0o700)
-        control = memory.detect(s.node_name, prefer=s.memory_mode)
+        control = memory.detect(memory.instance_name(s.node_name, str(s.state_dir)), prefer=s.memory_mode)
         control.sweep()
         if killed := runtime.sweep_orphans(s.pods_dir):
             log.warning("killed %d container process trees left by a previous kubelet", killed)
