@@ -20,7 +20,7 @@ from dagster_ext.k8s.spec.quantities import quantity_problem
 SpecialCheck = Callable[[object, str], list[tuple[str, str]]]
 StringCheck = Callable[[str], "str | None"]
 
-_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_]+\Z")
 
 
 def _key_path(parent: str, key: str) -> str:

@@ -14,9 +14,9 @@ from importlib import metadata
 from dagster_ext.k8s.spec.names import is_dns1123_subdomain
 
 MAX_LABEL_LENGTH = 63
-_NAME_RE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_NAME_RE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?\Z")
 _INVALID_VALUE_CHARS_RE = re.compile(r"[^-A-Za-z0-9_.]")
-_EDGE_RE = re.compile(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$")
+_EDGE_RE = re.compile(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+\Z")
 
 RUN_ID_LABEL = "dagster/run-id"
 JOB_LABEL = "dagster/job"

@@ -22,7 +22,7 @@ from typing import Any
 from dagster_ext.k8s.spec.config import K8sConfig, MergeBehavior
 
 REPLACED_LISTS = frozenset({"command", "args"})
-_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_]+\Z")
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ RUN_PREFIX = "dagster-run-"
 STEP_PREFIX = "dagster-step-"
 EXTERNAL_PREFIX = "dagster-k8s-job-"
 
-_DNS1123_LABEL_RE = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$")
+_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+_DNS1123_LABEL_RE = re.compile(rf"^{_LABEL}\Z")
+_DNS1123_SUBDOMAIN_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\Z")
 _INVALID_RUN_RE = re.compile(r"[^a-z0-9]+")
 
 

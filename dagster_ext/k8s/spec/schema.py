@@ -20,9 +20,9 @@ from dagster_ext.errors import ConfigError
 from dagster_ext.k8s.spec import checks
 from dagster_ext.k8s.spec._k8s_schema import MODELS, REQUIRED
 
-_LIST_RE = re.compile(r"^list\[(.+)\]$")
-_DICT_RE = re.compile(r"^dict\[str, (.+)\]$")
-_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_LIST_RE = re.compile(r"^list\[(.+)\]\Z")
+_DICT_RE = re.compile(r"^dict\[str, (.+)\]\Z")
+_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_]+\Z")
 _PRIMITIVE_NAMES = {"str": "a string", "int": "an integer", "bool": "true or false", "float": "a number"}
 
 

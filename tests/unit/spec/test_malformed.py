@@ -103,6 +103,12 @@ MALFORMED_TAGS: list[tuple[Any, str, str]] = [
         "not a valid label value",
     ),
     ({"job_metadata": {"labels": {"x": "a" * 64}}}, f"{TAG}.job_metadata.labels.x", "at most 63"),
+    ({"job_metadata": {"labels": {"x": "a\n"}}}, f"{TAG}.job_metadata.labels.x", "not a valid label value"),
+    (
+        {"container_config": {"resources": {"limits": {"cpu": "\u0663"}}}},
+        f"{TAG}.container_config.resources.limits.cpu",
+        "not a valid quantity",
+    ),
     (
         {"job_metadata": {"labels": {"Bad_Prefix.com/x": "v"}}},
         f"{TAG}.job_metadata.labels[Bad_Prefix.com/x]",
