@@ -108,7 +108,7 @@ def render_k8s_job(
     manifest = strip(tree)
     paths = tree_provenance(tree)
     check_requests_within_limits(manifest, paths)
-    return RenderedK8sJob(name, merged.namespace, manifest, paths)
+    return RenderedK8sJob(name, manifest["metadata"].get("namespace"), manifest, paths)
 
 
 def _nest(path: Sequence[str], tree: Tree) -> Tree:
