@@ -154,12 +154,16 @@ class Kubelet:
         self.stop.set()
         gateway.stop()  # unblocks the watch; pending API retries give up quickly
         supervisor.shutdown(self.settings.shutdown_grace_s + 5)
+        log.debug("containers stopped")
         for thread in self._threads:
             thread.join(5)
+        log.debug("threads joined")
         server.stop()
         events.stop(timeout_s=2)
+        log.debug("events flushed")
         control.close()
         gateway.close()
+        log.info("kubelet stopped")
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: FrameType | None) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +29,6 @@ from dagster_ext.testing.kubelet.memory import MemoryControl
 from dagster_ext.testing.kubelet.status import (
     TERMINAL_PHASES,
     ContainerRecord,
-    PodRecord,
     build_status,
     new_record,
 )
@@ -79,7 +77,8 @@ class PodWorker:
         self.record = new_record(pod, timefmt.seconds())
         self.finished = threading.Event()
         self._pod = pod
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the record, and publishing it
+        self._flags = threading.Lock()  # the latest pod object and the flags below; never held long
         self._stop = threading.Event()  # wakes sleepers on deletion or shutdown
         self._deleting = podspec.is_deleting(pod)
         self._gone = False
@@ -92,7 +91,7 @@ class PodWorker:
         self._thread.start()
 
     def observe(self, pod: JsonDict) -> None:
-        with self._lock:
+        with self._flags:
             self._pod = pod
             if podspec.is_deleting(pod):
                 self._deleting = True
@@ -100,12 +99,12 @@ class PodWorker:
 
     def removed(self) -> None:
         """The API object is gone (force deletion): stop and never write to it again."""
-        with self._lock:
+        with self._flags:
             self._gone = self._deleting = True
             self._stop.set()
 
     def shutdown(self) -> None:
-        with self._lock:
+        with self._flags:
             self._shutdown = True
             self._stop.set()
 
@@ -115,7 +114,7 @@ class PodWorker:
     # -- used by container runs -----------------------------------------------------------------
     @property
     def pod(self) -> JsonDict:
-        with self._lock:
+        with self._flags:
             return self._pod
 
     def stop_requested(self) -> bool:
@@ -161,8 +160,7 @@ class PodWorker:
             self.deps.api.patch_pod_status(self.key.namespace, self.key.name, self.key.uid, status)
         except (K8sNotFound, K8sConflict):
             log.info("pod %s is gone; stopping it", self.key)
-            self._gone = self._deleting = True
-            self._stop.set()
+            self.removed()
         except DagsterExtError as err:
             log.warning("status update of %s failed (the next one carries it): %s", self.key, err)
         if status["phase"] in TERMINAL_PHASES:
@@ -227,7 +225,7 @@ class PodWorker:
 
     def delete_if_requested(self) -> None:
         """After the terminal status: delete with grace 0 and a uid precondition, once."""
-        with self._lock:
+        with self._flags:
             if not self._deleting or self._gone or self._deleted or not self.finished.is_set():
                 return
             self._deleted = True
@@ -236,12 +234,5 @@ class PodWorker:
             log.info("deleted pod %s", self.key)
         except DagsterExtError as err:
             log.warning("deleting %s failed: %s", self.key, err)
-            with self._lock:
+            with self._flags:
                 self._deleted = False
-
-
-def safe_name(*parts: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(parts))
-
-
-__all__ = ["PodRecord", "PodWorker", "WorkerDeps", "safe_name"]

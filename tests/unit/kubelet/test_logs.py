@@ -15,6 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dagster_ext.testing.kubelet import timefmt
 from dagster_ext.testing.kubelet.logfiles import LogOptions, LogWriter, read_log
@@ -152,3 +154,19 @@ def test_https_server_serves_and_follows(tmp_path: Path, tls_files: tuple[str, s
         assert caught.value.code == 400
     finally:
         server.stop()
+
+
+@given(
+    lines=st.lists(st.binary(max_size=40).filter(lambda b: b"\n" not in b), max_size=20),
+    tail=st.one_of(st.none(), st.integers(min_value=0, max_value=25)),
+)
+def test_written_lines_read_back_exactly(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], tail: int | None
+) -> None:
+    path = tmp_path_factory.mktemp("logs") / "0.log"
+    writer = LogWriter(path)
+    writer.attach(io.BytesIO(b"".join(line + b"\n" for line in lines)), "stdout")
+    writer.close()
+    expected = lines if tail is None else (lines[-tail:] if tail else [])
+    got = b"".join(read_log(path, LogOptions(tail_lines=tail), finished=lambda: True))
+    assert got == b"".join(line + b"\n" for line in expected)
