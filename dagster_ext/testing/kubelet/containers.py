@@ -114,7 +114,7 @@ class ContainerRun:
                 env = container_env(
                     self._pod.context(), self._spec, service_env=deps.service_env, base_env=deps.base_env
                 )
-                env["HOSTNAME"] = self._pod.key.name
+                env["HOSTNAME"] = str(podspec.spec(self._pod.pod).get("hostname") or self._pod.key.name)
                 return Launch(
                     argv=podspec.argv(self._spec, env, env.get("PATH", "")),
                     env=env,
