@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dagster_ext.errors import DagsterExtError
 from dagster_ext.testing.kubelet import podspec, timefmt
 from dagster_ext.testing.kubelet.environment import PodContext, container_env
 from dagster_ext.testing.kubelet.errors import ContainerConfigError, ContainerStartError
@@ -65,6 +66,16 @@ class ContainerRun:
 
     def run(self) -> bool:
         """Run until the container is done for good; True when it ended successfully."""
+        try:
+            return self._run()
+        except Exception as err:  # a kubelet bug must not leave the container "running" forever
+            log.exception("container %s/%s failed in the kubelet", self._pod.key, self._record.name)
+            with self._pod.changing():
+                if self._record.state != "terminated":
+                    self._record.set_terminated(128, "StartError", f"kubelet error: {err}", timefmt.seconds())
+            return False
+
+    def _run(self) -> bool:
         crashes = 0
         while self._pull():
             outcome = self._run_once()
@@ -122,10 +133,12 @@ class ContainerRun:
                     mounts=podspec.mount_plan(self._spec, self._volume_dirs, env),
                     use_mount_namespace=deps.use_mount_namespace,
                 )
-            except ContainerConfigError as err:
+            except ContainerStartError:
+                raise
+            except DagsterExtError as err:  # missing Secret/key, bad quantity, API unreachable: retried
                 self._event("Failed", f"Error: {err}", warning=True)
                 with self._pod.changing():
-                    self._record.set_waiting(err.reason, str(err))
+                    self._record.set_waiting(ContainerConfigError.reason, str(err))
                 self._pod.pause(deps.retry_s[min(attempt, len(deps.retry_s) - 1)])
                 attempt += 1
         return None

@@ -183,3 +183,17 @@ def test_shutdown_kills_without_publishing(harness: Harness) -> None:
     worker.shutdown()
     worker.join(10)
     assert len(harness.api.statuses) == published
+
+
+def test_unresolvable_env_is_a_config_error_not_a_crash(harness: Harness) -> None:
+    env = [{"name": "X", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "0"}}}]
+    pod = make_pod(py("print('never')", env=env))
+    worker = harness.run(pod)
+    status = harness.api.wait_for(
+        lambda s: container_state(s).get("waiting", {}).get("reason") == "CreateContainerConfigError"
+    )
+    assert "divisor" in container_state(status)["waiting"]["message"]
+    worker.observe({**pod, "metadata": {**pod["metadata"], "deletionTimestamp": "x"}})
+    assert worker.finished.wait(10)
+    terminated = container_state(harness.api.last)["terminated"]
+    assert terminated["reason"] == "ContainerStatusUnknown"
