@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from kubelet_harness import Harness, container_state, make_pod, py
 
@@ -109,7 +111,8 @@ def test_missing_secret_is_config_error_until_created(harness: Harness) -> None:
 
 
 @needs_mounts
-def test_volumes_env_and_init_containers(harness: Harness) -> None:
+def test_volumes_env_and_init_containers(harness: Harness, tmp_path: Path) -> None:
+    root = tmp_path / "mnt"  # mount points outside the pod's volumes (created on the host, like the kubelet)
     harness.api.config_maps["cm"] = {"conf.txt": b"from-configmap", "kube-root-ca.crt": b""}
     harness.api.secrets["sec"] = {"password": b"s3cret"}
     sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -138,25 +141,25 @@ def test_volumes_env_and_init_containers(harness: Harness) -> None:
         },
     ]
     init = py(
-        "open('/work/seed', 'w').write('seeded')",
+        f"open('{root}/work/seed', 'w').write('seeded')",
         name="seed",
-        volumeMounts=[{"name": "work", "mountPath": "/work"}],
+        volumeMounts=[{"name": "work", "mountPath": f"{root}/work"}],
     )
     reader = (
         "import os\n"
-        "print(open('/work/seed').read())\n"
-        "print(open('/etc/app/conf.txt').read())\n"
-        "print(open('/etc/sec/password').read())\n"
+        f"print(open('{root}/work/seed').read())\n"
+        f"print(open('{root}/etc/app/conf.txt').read())\n"
+        f"print(open('{root}/etc/sec/password').read())\n"
         f"print(*(open('{sa_dir}/' + n).read() for n in ('token', 'ca.crt', 'namespace')))\n"
         "print(os.environ['HOSTNAME'], os.environ['KUBERNETES_SERVICE_PORT'], os.getcwd())\n"
     )
     main = py(
         reader,
-        workingDir="/work",
+        workingDir=f"{root}/work",
         volumeMounts=[
-            {"name": "work", "mountPath": "/work"},
-            {"name": "conf", "mountPath": "/etc/app", "subPath": "app", "readOnly": True},
-            {"name": "sec", "mountPath": "/etc/sec", "readOnly": True},
+            {"name": "work", "mountPath": f"{root}/work"},
+            {"name": "conf", "mountPath": f"{root}/etc/app", "subPath": "app", "readOnly": True},
+            {"name": "sec", "mountPath": f"{root}/etc/sec", "readOnly": True},
             {"name": "kube-api-access", "mountPath": sa_dir, "readOnly": True},
         ],
     )
@@ -169,11 +172,11 @@ def test_volumes_env_and_init_containers(harness: Harness) -> None:
         "from-configmap",
         "s3cret",
         "token-of-runner CA ns",
-        f"{pod['metadata']['name']} 6443 /work",
+        f"{pod['metadata']['name']} 6443 {root}/work",
     ]
     _account, spec = harness.api.tokens[0]
     assert spec["boundObjectRef"]["uid"] == pod["metadata"]["uid"]
-    assert not __import__("os").path.exists("/etc/sec/password")  # mounts stay private
+    assert not (root / "etc" / "sec" / "password").exists()  # mounts stay private
 
 
 def test_shutdown_kills_without_publishing(harness: Harness) -> None:
