@@ -1,0 +1,51 @@
+"""pytest fixtures for real services and Dagster deployments (loaded by `pytest_plugin`).
+
+`postgres` and `redis` are session-scoped private servers; `dagster_deployment` builds a
+deployment (fresh database, code location server, our launcher) inside the test's namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+from dagster_ext.testing.services import PostgresServer, RedisServer, postgres_server, redis_server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    """A fresh Redis per test: queues and claims never leak between tests."""
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def dagster_deployment(
+    postgres: PostgresServer, k8s_cluster: Any, k8s_namespace: str
+) -> Iterator[Callable[..., Any]]:
+    """A factory: `dagster_deployment(location=CodeLocation(...), daemon=True, ...)`."""
+    from dagster_ext.testing.deployment import dagster_deployment as make
+
+    with ExitStack() as stack:
+
+        def factory(**kwargs: Any) -> Any:
+            return stack.enter_context(
+                make(
+                    postgres=postgres,
+                    namespace=k8s_namespace,
+                    kubeconfig_path=str(k8s_cluster.kubeconfig_path),
+                    core_v1=k8s_cluster.core_v1,
+                    **kwargs,
+                )
+            )
+
+        yield factory
