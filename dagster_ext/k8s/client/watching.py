@@ -75,7 +75,7 @@ class ResourceWatch:
         self._settings = settings or WatchSettings()
         self._stopped = threading.Event()
         self._sleep = sleep or self._interruptible_sleep
-        self._watch: Any = None
+        self._response: Any = None
         self.description = f"{resource} in {namespace} {label_selector or ''} {field_selector or ''}".strip()
 
     def _interruptible_sleep(self, seconds: float) -> None:
@@ -88,10 +88,7 @@ class ResourceWatch:
     def stop(self) -> None:
         """Stop from any thread: the blocked read is unblocked by closing its response."""
         self._stopped.set()
-        watch = self._watch
-        response = getattr(watch, "_resp", None) if watch is not None else None
-        if watch is not None:
-            watch.stop()
+        response = self._response
         if response is not None:
             # closing a half-read response may raise; we are stopping anyway
             with contextlib.suppress(Exception):
@@ -103,26 +100,42 @@ class ResourceWatch:
         return version, WatchEvent("SYNC", objects=tuple(listing.get("items") or ()))
 
     def _stream(self, version: str) -> Iterator[tuple[str, WatchEvent | None]]:
-        from kubernetes import watch
+        """One watch request, parsed line by line ourselves: the client's `Watch.stream` mangles
+        ERROR events when not deserialising, which would hide a 410 Gone."""
+        import json
 
-        self._watch = watch.Watch()
-        stream = self._watch.stream(
-            self._list,
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.watch.watch import iter_resp_lines
+
+        response = self._list(
             self._namespace,
+            watch=True,
             resource_version=version,
             allow_watch_bookmarks=True,
             timeout_seconds=self._settings.server_timeout_s,
             _request_timeout=self._settings.inactivity_timeout_s,
-            deserialize=False,
+            _preload_content=False,
             **self._selectors,
         )
-        for raw in stream:
-            obj = raw.get("object") or {}
-            version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
-            kind = raw.get("type")
-            yield version, (WatchEvent(kind, obj) if kind in ("ADDED", "MODIFIED", "DELETED") else None)
-            if self._stopped.is_set():
-                return
+        self._response = response
+        try:
+            for line in iter_resp_lines(response):
+                if not line or not line.strip():
+                    continue
+                raw = json.loads(line)
+                kind = raw.get("type")
+                obj = raw.get("object") or {}
+                if kind == "ERROR":
+                    status = int(obj.get("code") or 500)
+                    raise ApiException(status=status, reason=str(obj.get("message") or ""))
+                version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+                yield version, (WatchEvent(kind, obj) if kind in ("ADDED", "MODIFIED", "DELETED") else None)
+                if self._stopped.is_set():
+                    return
+        finally:
+            self._response = None
+            response.close()
+            response.release_conn()
 
     def __iter__(self) -> Iterator[WatchEvent]:
         version: str | None = None

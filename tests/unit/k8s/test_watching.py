@@ -1,0 +1,143 @@
+"""ResourceWatch under faults the real apiserver cannot produce on demand: an expired version
+(410 as an ERROR event and as an HTTP error), a dropped connection, and stop from another thread."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+from dagster_ext.k8s.client import watching
+from dagster_ext.k8s.client.watching import ResourceWatch, WatchSettings
+
+
+def obj(name: str, rv: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "resourceVersion": rv}}
+
+
+class Body:
+    def __init__(self, payload: bytes) -> None:
+        self.data = payload
+
+    def stream(self, amt: Any = None, decode_content: bool = False) -> Iterator[bytes]:
+        yield self.data
+
+    def close(self) -> None:
+        pass
+
+    def release_conn(self) -> None:
+        pass
+
+
+def lines(*events: dict[str, Any]) -> Body:
+    return Body(b"".join(json.dumps(e).encode() + b"\n" for e in events))
+
+
+class FakeApi:
+    """Scripted answers: each call pops the next one (a Body or an exception)."""
+
+    def __init__(self, script: list[Any]) -> None:
+        self.script = script
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, namespace: str, **kwargs: Any) -> Body:
+        self.calls.append(kwargs)
+        if not self.script:
+            raise AssertionError("unexpected extra request")
+        item = self.script.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item  # type: ignore[no-any-return]
+
+
+def make(monkeypatch: pytest.MonkeyPatch, script: list[Any]) -> tuple[ResourceWatch, FakeApi]:
+    api = FakeApi(script)
+    monkeypatch.setattr(watching, "_list_function", lambda _client, _resource: api)
+    watch = ResourceWatch(
+        None, resource="pods", namespace="ns", settings=WatchSettings(), sleep=lambda _s: None
+    )
+    return watch, api
+
+
+def listing(rv: str, *items: dict[str, Any]) -> Body:
+    return Body(json.dumps({"metadata": {"resourceVersion": rv}, "items": list(items)}).encode())
+
+
+def take(watch: ResourceWatch, n: int) -> list[Any]:
+    out = []
+    for event in watch:
+        out.append(event)
+        if len(out) == n:
+            watch.stop()
+    return out
+
+
+def test_410_error_event_relists(monkeypatch: pytest.MonkeyPatch) -> None:
+    watch, api = make(
+        monkeypatch,
+        [
+            listing("10", obj("a", "10")),
+            lines({"type": "ADDED", "object": obj("b", "11")}, {"type": "ERROR", "object": {"code": 410}}),
+            listing("20", obj("a", "10"), obj("b", "11"), obj("c", "20")),
+            lines({"type": "DELETED", "object": obj("a", "21")}),
+        ],
+    )
+    events = take(watch, 4)
+    assert [e.type for e in events] == ["SYNC", "ADDED", "SYNC", "DELETED"]
+    assert [o["metadata"]["name"] for o in events[2].objects] == ["a", "b", "c"]
+    watch_calls = [c for c in api.calls if c.get("watch")]
+    assert [c["resource_version"] for c in watch_calls] == ["10", "20"]
+    assert all(c["allow_watch_bookmarks"] for c in watch_calls)
+
+
+def test_410_http_error_relists_and_dropped_connection_resumes(monkeypatch: pytest.MonkeyPatch) -> None:
+    watch, api = make(
+        monkeypatch,
+        [
+            listing("5"),
+            lines({"type": "BOOKMARK", "object": obj("", "7")}),  # server timeout after a bookmark
+            urllib3.exceptions.ProtocolError("connection reset"),
+            ApiException(status=410, reason="Gone"),
+            listing("9", obj("x", "9")),
+            lines({"type": "MODIFIED", "object": obj("x", "12")}),
+        ],
+    )
+    events = take(watch, 3)
+    assert [e.type for e in events] == ["SYNC", "SYNC", "MODIFIED"]
+    watch_versions = [c["resource_version"] for c in api.calls if c.get("watch")]
+    # resumed from the bookmark's version after the timeout and after the reset; relisted after 410
+    assert watch_versions == ["5", "7", "7", "9"]
+
+
+def test_forbidden_repeats_then_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    forbidden = [ApiException(status=403, reason="Forbidden") for _ in range(5)]
+    watch, _ = make(monkeypatch, forbidden)
+    with pytest.raises(Exception, match="403"):
+        list(watch)
+
+
+def test_stop_from_another_thread_ends_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = threading.Event()
+
+    class Blocking(Body):
+        def stream(self, amt: Any = None, decode_content: bool = False) -> Iterator[bytes]:
+            gate.wait(5)
+            raise urllib3.exceptions.ProtocolError("closed")
+
+        def close(self) -> None:
+            gate.set()
+
+    watch, _ = make(monkeypatch, [listing("1"), Blocking(b"")])
+    seen: list[str] = []
+    thread = threading.Thread(target=lambda: seen.extend(e.type for e in watch))
+    thread.start()
+    while not seen:
+        threading.Event().wait(0.01)
+    watch.stop()
+    thread.join(5)
+    assert not thread.is_alive() and seen == ["SYNC"]
