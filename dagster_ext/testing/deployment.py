@@ -297,4 +297,5 @@ def dagster_deployment(
         yield deployment
     finally:
         deployment.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        if not os.environ.get("DAGSTER_EXT_KEEP_TEST_HOME"):
+            shutil.rmtree(home, ignore_errors=True)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dagster_ext.errors import DagsterExtError
 from dagster_ext.testing._procs import free_port, stop_process_group, wait_for_port
@@ -88,7 +89,7 @@ class PostgresServer:
     def url(self) -> str:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.db_name}"
 
-    def dagster_storage_config(self) -> dict[str, object]:
+    def dagster_storage_config(self) -> dict[str, Any]:
         """The `storage.postgres` section of a dagster.yaml (password taken from the env)."""
         return {
             "postgres": {

@@ -159,7 +159,7 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
         from dagster_ext.k8s.spec import run_k8s_job_name
 
         attempt = self._instance.count_resume_run_attempts(run.run_id) if self._instance else 0
-        return run_namespace(self._config, run), run_k8s_job_name(run.run_id, attempt)
+        return run_namespace(self._config, run), run_k8s_job_name(run.run_id, resume_attempt=attempt)
 
     # -- termination --------------------------------------------------------------------------
     def terminate(self, run_id: str) -> bool:

@@ -89,7 +89,7 @@ def k8s_job_executor(init_context: InitExecutorContext) -> Executor:
     `dagster-k8s/config` tags (`inherit_run_tags`), `step_k8s_config`, op/asset tags,
     `per_step_k8s_config[op name]`. Works with any run launcher.
     """
-    config = dict(init_context.executor_config)
+    config: dict[str, Any] = dict(init_context.executor_config)
     launcher = init_context.instance.run_launcher
     diagnosis = _diagnosis_settings(config)
     handler = K8sStepHandler(
