@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dagster_ext.testing.deployment import CodeLocation
-from dagster_ext.testing.waiting import job_condition, wait_for_named
+from dagster_ext.testing.waiting import job_condition, wait_for_named, wait_until_gone
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -117,7 +117,12 @@ def test_terminate_deletes_the_k8s_job_and_cancels(
         instance.dispose()
     run = deployment.wait_for_run(run_id, timeout_s=60)
     assert run.status.value == "CANCELED"
-    assert k8s_cluster.batch_v1.list_namespaced_job(k8s_namespace).items == []
+    # Foreground deletion: the K8s Job goes once its pod is gone; nothing is orphaned.
+    wait_until_gone(
+        lambda: k8s_cluster.batch_v1.read_namespaced_job(f"dagster-run-{run_id}", k8s_namespace),
+        timeout_s=60,
+        what="the run K8s Job",
+    )
     pods = k8s_cluster.core_v1.list_namespaced_pod(k8s_namespace, label_selector=f"dagster/run-id={run_id}")
     assert pods.items == []
 
