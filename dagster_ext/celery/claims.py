@@ -1,0 +1,113 @@
+"""Step claims: at most one execution per (run id, step key, attempt), whatever the broker does.
+
+A worker must win the claim before it runs a step. The claim is a lease the worker renews while the
+step runs; when the worker dies the lease lapses, the run worker's health check sees a step that was
+claimed, is not done and has no live lease, and dispatches it again. A duplicate message (broker
+redelivery, our own re-dispatch) finds the claim held or done and is dropped. Every transition is
+appended to a per-run claim log (what `dagster-ext celery status` and the tests read).
+
+Two stores implement `ClaimStore`: Redis (production) and SQLite (the embedded default, one host).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, NewType, Protocol
+
+from dagster_ext.errors import DagsterExtError
+
+RunId = NewType("RunId", str)
+RETENTION_S = 7 * 24 * 3600
+
+
+class ClaimStoreError(DagsterExtError):
+    """The claim store is unreachable or misconfigured."""
+
+
+@dataclass(frozen=True)
+class StepAttempt:
+    run_id: str
+    step_key: str
+    attempt: int
+
+    @property
+    def ident(self) -> str:
+        return f"{self.run_id}|{self.step_key}|{self.attempt}"
+
+    @staticmethod
+    def parse(ident: str) -> StepAttempt:
+        run_id, step_key, attempt = ident.rsplit("|", 2)
+        return StepAttempt(run_id, step_key, int(attempt))
+
+
+class ClaimResult(enum.Enum):
+    CLAIMED = "claimed"
+    HELD = "held"  # another live holder runs it
+    DONE = "done"  # it already ran
+    CANCELED = "canceled"  # its run is being terminated
+
+
+class Outcome(enum.Enum):
+    OK = "ok"  # the step body returned (success or failure is in the event log)
+    ERROR = "error"  # the task failed outside the step: the message says why
+    CANCELED = "canceled"
+    SKIPPED = "skipped"  # the run was already finished or canceling
+
+
+@dataclass(frozen=True)
+class ClaimStatus:
+    step: StepAttempt
+    state: str | None  # None (never claimed), "running", "done"
+    lease_alive: bool
+    claims: int = 0
+    worker: str | None = None
+    outcome: str | None = None
+    error: str | None = None
+    claimed_at: float | None = None
+
+
+class ClaimStore(Protocol):
+    def claim(self, step: StepAttempt, *, holder: str, worker: str, lease_s: float) -> ClaimResult: ...
+    def renew(self, step: StepAttempt, *, holder: str, lease_s: float) -> bool: ...
+    def finish(
+        self, step: StepAttempt, *, holder: str, outcome: Outcome, error: str | None = None
+    ) -> None: ...
+    def status(self, step: StepAttempt) -> ClaimStatus: ...
+    def cancel_run(self, run_id: str) -> None: ...
+    def is_canceled(self, run_id: str) -> bool: ...
+    def record(self, run_id: str, event: str, **fields: Any) -> None: ...
+    def claim_log(self, run_id: str) -> list[dict[str, Any]]: ...
+    def running(self) -> list[ClaimStatus]: ...
+    def heartbeat_worker(self, name: str, info: dict[str, Any], ttl_s: float) -> None: ...
+    def forget_worker(self, name: str) -> None: ...
+    def workers(self) -> list[dict[str, Any]]: ...
+
+
+_stores: dict[tuple[int, str], ClaimStore] = {}
+_stores_lock = threading.Lock()
+
+
+def open_claim_store(url: str) -> ClaimStore:
+    """One store per process and URL (re-created after fork: connections never cross it)."""
+    key = (os.getpid(), url)
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = _make_store(url)
+            _stores[key] = store
+        return store
+
+
+def _make_store(url: str) -> ClaimStore:
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from dagster_ext.celery.claims_redis import RedisClaimStore
+
+        return RedisClaimStore(url)
+    if url.startswith("sqlite:///"):
+        from dagster_ext.celery.claims_sqlite import SqliteClaimStore
+
+        return SqliteClaimStore(url.removeprefix("sqlite:///"))
+    raise ClaimStoreError(f"claims_url {url!r}: use redis://host:port/db or sqlite:///absolute/path")

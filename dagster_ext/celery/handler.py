@@ -1,0 +1,190 @@
+"""`CeleryStepHandler`: the run worker's side. Ready steps become Celery tasks; health comes from
+the claim store; a step whose worker died is dispatched again; terminate cancels the run's steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from celery import Celery
+from dagster import MetadataValue
+from dagster._core.events import DagsterEvent, EngineEventData
+from dagster._core.executor.step_delegating.step_handler.base import (
+    CheckStepHealthResult,
+    StepHandler,
+    StepHandlerContext,
+)
+
+from dagster_ext.celery.claims import ClaimStatus, ClaimStore, StepAttempt, open_claim_store
+from dagster_ext.celery.conf import TASK_NAME
+from dagster_ext.celery.messages import StepMessage
+from dagster_ext.celery.priorities import broker_priority, step_queue, step_urgency
+from dagster_ext.celery.settings import QueueSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Dispatched:
+    message: StepMessage
+    queue: str
+    priority: int | None
+    redispatched_for_claims: int = -1  # the claim count we already re-dispatched after
+
+
+# Extra message fields for a step (k8s_job mode renders the step K8s Job here).
+MessageExtras = Callable[[StepHandlerContext, str], dict[str, Any]]
+
+
+class CeleryStepHandler(StepHandler):
+    def __init__(
+        self,
+        settings: QueueSettings,
+        *,
+        app_factory: Callable[[], Celery],
+        store: ClaimStore | None = None,
+        message_extras: MessageExtras | None = None,
+    ) -> None:
+        super().__init__()
+        self._settings = settings
+        self._app_factory = app_factory
+        self._app: Celery | None = None
+        self._store = store
+        self._extras = message_extras
+        self._dispatched: dict[str, _Dispatched] = {}
+        self._canceled_runs: set[str] = set()
+
+    @property
+    def name(self) -> str:
+        return "dagster_ext.CeleryStepHandler"
+
+    @property
+    def app(self) -> Celery:
+        if self._app is None:
+            self._app = self._app_factory()
+        return self._app
+
+    @property
+    def store(self) -> ClaimStore:
+        if self._store is None:
+            self._store = open_claim_store(self._settings.claims_url)
+        return self._store
+
+    @staticmethod
+    def _step(ctx: StepHandlerContext) -> StepAttempt:
+        args = ctx.execute_step_args
+        keys = args.step_keys_to_execute or []
+        assert len(keys) == 1, "the Celery-queue executor sends one step per task"
+        known = args.known_state
+        attempt = known.get_retry_state().get_attempt_count(keys[0]) if known else 0
+        return StepAttempt(args.run_id, str(keys[0]), attempt)
+
+    # -- launching -----------------------------------------------------------------------------
+    def launch_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
+        ctx = step_handler_context
+        step = self._step(ctx)
+        tags = ctx.step_tags[step.step_key]
+        queue = step_queue(step_tags=tags, default_queue=self._settings.default_queue)
+        urgency = step_urgency(step_tags=tags, run_tags=ctx.dagster_run.tags, step_key=step.step_key)
+        priority = broker_priority(urgency, self._settings.broker_kind)
+        extras = self._extras(ctx, step.step_key) if self._extras else {}
+        message = StepMessage(
+            run_id=step.run_id,
+            step_key=step.step_key,
+            attempt=step.attempt,
+            step_args=StepMessage.pack(ctx.execute_step_args),
+            claims_url=self._settings.claims_url,
+            lease_s=self._settings.lease_s,
+            step_mode=self._settings.step_mode.value,
+            **extras,
+        )
+        yield DagsterEvent.step_worker_starting(
+            ctx.get_step_context(step.step_key),
+            message=f'Queued step "{step.step_key}" on Celery queue "{queue}" (urgency {urgency}).',
+            metadata={
+                "Celery queue": MetadataValue.text(queue),
+                "Celery task id": MetadataValue.text(message.task_id),
+                "urgency": MetadataValue.int(urgency),
+            },
+        )
+        self._dispatched[step.ident] = _Dispatched(message, queue, priority)
+        self._publish(message, queue, priority)
+
+    def _publish(self, message: StepMessage, queue: str, priority: int | None) -> None:
+        options: dict[str, Any] = {"queue": queue, "task_id": message.task_id}
+        if priority is not None:
+            options["priority"] = priority
+        self.app.send_task(TASK_NAME, kwargs=message.to_payload(), **options)
+        self.store.record(message.run_id, "dispatched", step_key=message.step_key, attempt=message.attempt,
+                          dispatch=message.dispatch, queue=queue, priority=priority)  # fmt: skip
+
+    # -- health --------------------------------------------------------------------------------
+    def check_step_health(self, step_handler_context: StepHandlerContext) -> CheckStepHealthResult:
+        step = self._step(step_handler_context)
+        status = self.store.status(step)
+        if status.state == "done":
+            return self._health_of_done(status)
+        if status.state != "running" or status.lease_alive:
+            return CheckStepHealthResult.healthy()  # queued, or running with a live lease
+        return self._handle_lost(step_handler_context, step, status)
+
+    @staticmethod
+    def _health_of_done(status: ClaimStatus) -> CheckStepHealthResult:
+        if status.outcome == "error":
+            return CheckStepHealthResult.unhealthy(f"Celery worker {status.worker}: {status.error}")
+        return CheckStepHealthResult.healthy()  # its events are in (or on their way to) the event log
+
+    def _handle_lost(
+        self, ctx: StepHandlerContext, step: StepAttempt, status: ClaimStatus
+    ) -> CheckStepHealthResult:
+        sent = self._dispatched.get(step.ident)
+        reason = f"Celery worker {status.worker} stopped renewing its claim on the step (worker lost)"
+        if sent is None:  # resumed run: we did not send it; let Dagster's retry policy decide
+            return CheckStepHealthResult.unhealthy(reason)
+        if sent.redispatched_for_claims == status.claims:
+            return CheckStepHealthResult.healthy()  # already sent again; waiting for a worker
+        if sent.message.dispatch >= self._settings.max_redispatches:
+            return CheckStepHealthResult.unhealthy(
+                f"{reason}; gave up after {sent.message.dispatch} re-dispatches (max_lost_redispatches)"
+            )
+        message = replace(sent.message, dispatch=sent.message.dispatch + 1)
+        sent.message, sent.redispatched_for_claims = message, status.claims
+        DagsterEvent.engine_event(
+            ctx.get_step_context(step.step_key),
+            f"{reason}; dispatching it again (re-dispatch {message.dispatch} of "
+            f"{self._settings.max_redispatches}). The claim makes sure it runs once.",
+            EngineEventData(),
+        )
+        self.store.record(
+            step.run_id, "lost", step_key=step.step_key, attempt=step.attempt, worker=status.worker
+        )
+        self._publish(message, sent.queue, sent.priority)
+        return CheckStepHealthResult.healthy()
+
+    # -- termination ---------------------------------------------------------------------------
+    def terminate_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
+        ctx = step_handler_context
+        step = self._step(ctx)
+        if step.run_id not in self._canceled_runs:
+            self._canceled_runs.add(step.run_id)
+            self.store.cancel_run(step.run_id)  # no queued task of the run claims after this
+        sent = self._dispatched.get(step.ident)
+        task_ids = [f"{sent.message.task_id[: sent.message.task_id.rfind(':')]}:{n}"
+                    for n in range(sent.message.dispatch + 1)] if sent else []  # fmt: skip
+        if task_ids:
+            try:
+                self.app.control.revoke(task_ids)
+            except Exception:  # best effort: the cancel flag is what guarantees it
+                log.warning("could not broadcast revoke for %s", task_ids, exc_info=True)
+        yield DagsterEvent.engine_event(
+            ctx.get_step_context(step.step_key),
+            f'Terminating step "{step.step_key}": queued tasks are dropped, a running one is interrupted.',
+            EngineEventData(),
+        )
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()

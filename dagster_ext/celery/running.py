@@ -1,0 +1,71 @@
+"""Run one step inside the warm worker process: `dagster api execute_step`, without the process.
+
+Events go straight to the instance's event storage (the run worker tails them); user code and the
+instance come from the per-process `CODE_CACHE`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import cast
+
+from dagster import MetadataValue
+from dagster._core.events import DagsterEvent
+from dagster._core.execution.api import create_execution_plan, execute_plan_iterator
+from dagster._core.execution.context_creation_job import create_context_free_log_manager
+from dagster._core.origin import JobPythonOrigin
+from dagster._core.storage.dagster_run import DagsterRunStatus
+from dagster._grpc.types import ExecuteStepArgs
+
+from dagster_ext.celery.claims import Outcome
+from dagster_ext.celery.code_cache import CODE_CACHE
+from dagster_ext.errors import DagsterExtError
+
+
+class StepTaskError(DagsterExtError):
+    """A step could not be started in the worker (run missing, code not loadable)."""
+
+
+def execute_step_in_worker(args: ExecuteStepArgs, *, worker: str) -> Outcome:
+    keys = list(args.step_keys_to_execute or [])
+    if len(keys) != 1:
+        raise StepTaskError(f"one step per task, got {keys}")
+    step_key = keys[0]
+    instance = CODE_CACHE.instance(args.instance_ref)  # type: ignore[arg-type]
+    run = instance.get_run_by_id(args.run_id)
+    if run is None:
+        raise StepTaskError(f"run {args.run_id} not found in the worker's Dagster instance")
+    if run.is_finished or run.status == DagsterRunStatus.CANCELING:
+        instance.report_engine_event(
+            f"Not executing {step_key}: run is {run.status.value}", run, step_key=step_key
+        )
+        return Outcome.SKIPPED
+    location = run.remote_job_origin.location_name if run.remote_job_origin else None
+    instance.inject_env_vars(location)
+    DagsterEvent.step_worker_started(
+        create_context_free_log_manager(instance, run),
+        run.job_name,
+        message=f'Step worker started for "{step_key}" in Celery worker {worker}.',
+        metadata={"pid": MetadataValue.text(str(os.getpid())), "Celery worker": MetadataValue.text(worker)},
+        step_key=step_key,
+    )
+    load_data = None
+    if run.has_repository_load_data and run.execution_plan_snapshot_id:
+        load_data = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id).repository_load_data
+    recon_job = CODE_CACHE.recon_job(cast(JobPythonOrigin, run.job_code_origin), load_data).get_subset(
+        op_selection=run.resolved_op_selection,
+        asset_selection=run.asset_selection,
+        asset_check_selection=run.asset_check_selection,
+    )
+    plan = create_execution_plan(
+        recon_job,
+        run_config=run.run_config,
+        step_keys_to_execute=keys,
+        known_state=args.known_state,
+        repository_load_data=load_data,
+    )
+    for _ in execute_plan_iterator(
+        plan, recon_job, run, instance, run_config=run.run_config, retry_mode=args.retry_mode
+    ):
+        pass  # the log manager already wrote each event to the instance
+    return Outcome.OK

@@ -1,0 +1,64 @@
+"""The worker side: claim the step, hold the claim while it runs, record how it ended."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+from typing import Any
+
+from celery import Celery
+from celery.exceptions import SoftTimeLimitExceeded
+from dagster._core.errors import DagsterExecutionInterruptedError
+
+from dagster_ext.celery.claims import ClaimResult, Outcome, open_claim_store
+from dagster_ext.celery.conf import TASK_NAME
+from dagster_ext.celery.leasing import holding_claim
+from dagster_ext.celery.messages import StepMessage
+
+log = logging.getLogger(__name__)
+
+
+def run_step_task(payload: dict[str, Any], *, worker: str, task_id: str | None) -> str:
+    """Returns the claim result or outcome (for logs; results are not stored)."""
+    message = StepMessage.from_payload(payload)
+    store = open_claim_store(message.claims_url)
+    holder = f"{task_id or message.task_id}/{uuid.uuid4().hex[:8]}"
+    step = message.step
+    result = store.claim(step, holder=holder, worker=worker, lease_s=message.lease_s)
+    if result is not ClaimResult.CLAIMED:
+        store.record(step.run_id, f"dropped_{result.value}", step_key=step.step_key, attempt=step.attempt,
+                     worker=worker, task_id=task_id)  # fmt: skip
+        log.info("step %s not run: %s", step.ident, result.value)
+        return str(result.value)
+    outcome, error = Outcome.ERROR, None
+    try:
+        with holding_claim(store, step, holder=holder, lease_s=message.lease_s) as keeper:
+            try:
+                outcome = _execute(message, worker=worker)
+            except (DagsterExecutionInterruptedError, KeyboardInterrupt):
+                outcome, error = Outcome.CANCELED, keeper.interrupted_because or "interrupted"
+    except SoftTimeLimitExceeded:
+        error = "the step exceeded step_time_limit_seconds and was stopped"
+    except Exception as err:
+        error = "".join(traceback.format_exception_only(type(err), err)).strip()
+        log.exception("step %s failed in the worker", step.ident)
+    finally:
+        store.finish(step, holder=holder, outcome=outcome, error=error)
+    return str(outcome.value)
+
+
+def _execute(message: StepMessage, *, worker: str) -> Outcome:
+    if message.step_mode == "k8s_job":
+        from dagster_ext.celery.k8s_mode import execute_step_as_k8s_job
+
+        return execute_step_as_k8s_job(message, worker=worker)
+    from dagster_ext.celery.running import execute_step_in_worker
+
+    return execute_step_in_worker(message.execute_step_args(), worker=worker)
+
+
+def register_tasks(app: Celery) -> None:
+    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+    def execute_step(self: Any, **payload: Any) -> str:
+        return run_step_task(payload, worker=str(self.request.hostname), task_id=self.request.id)

@@ -1,0 +1,137 @@
+"""`dagster-ext celery worker|status`: run a warm worker for the Celery-queue executor, and see
+queues, depths, workers and running steps.
+
+Both read the same executor config as the job (`-y run_config.yaml`, under `execution.config`, or
+the config mapping itself); with none, the embedded queue under $DAGSTER_HOME is used.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import click
+import yaml
+
+from dagster_ext.errors import ConfigError
+
+
+def _executor_config(config_yaml: str | None) -> dict[str, Any]:
+    if not config_yaml:
+        return {}
+    with open(config_yaml, encoding="utf8") as f:
+        parsed = yaml.safe_load(f) or {}
+    if not isinstance(parsed, Mapping):
+        raise ConfigError("must be a mapping", path=config_yaml)
+    execution = parsed.get("execution")
+    if isinstance(execution, Mapping):
+        inner: Any = execution.get("config") or next(iter(execution.values()), {})
+        if isinstance(inner, Mapping) and "config" in inner and len(inner) == 1:
+            inner = inner["config"]  # execution: {celery_queue: {config: ...}}
+        return dict(inner or {})
+    return dict(parsed)
+
+
+def _settings(config_yaml: str | None) -> Any:
+    from dagster_ext.celery.settings import settings_from_config
+
+    try:
+        return settings_from_config(_executor_config(config_yaml))
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from err
+
+
+@click.group("celery")
+def celery() -> None:
+    """The Celery-queue executor's workers and queues."""
+
+
+@celery.command("worker")
+@click.option("--config-yaml", "-y", type=click.Path(exists=True), help="Run config (executor config).")
+@click.option("--queue", "-q", "queues", multiple=True, help="Queue to consume (repeat; default: dagster).")
+@click.option("--concurrency", "-c", type=int, default=1, show_default=True, help="Slots: steps at once.")
+@click.option("--name", "-n", default=None, help="Worker name (default dagster-ext-<random>@<host>).")
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.option("--pool", "-P", type=click.Choice(["prefork", "solo"]), default="prefork", show_default=True)
+@click.option("--max-tasks-per-child", type=int, default=None, help="Recycle a slot's process after N steps.")
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(  # noqa: PLR0917 - click passes options positionally
+    config_yaml: str | None,
+    queues: tuple[str, ...],
+    concurrency: int,
+    name: str | None,
+    loglevel: str,
+    pool: str,
+    max_tasks_per_child: int | None,
+    celery_args: tuple[str, ...],
+) -> None:
+    """Start a worker. Safe defaults: late ack, one message per slot, no prefetch hoarding."""
+    from dagster_ext.celery.app import make_celery_app
+    from dagster_ext.celery.worker_registry import WorkerRegistration
+
+    settings = _settings(config_yaml)
+    if concurrency < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--concurrency")
+    queue_list = [q.strip() for spec in (queues or (settings.default_queue,)) for q in spec.split(",") if q]
+    node = name or f"dagster-ext-{uuid.uuid4().hex[:6]}@%h"
+    app = make_celery_app(settings)
+    WorkerRegistration(
+        claims_url=settings.claims_url, queues=queue_list, concurrency=concurrency, name=node
+    ).connect(app)
+    argv = ["worker", "-Q", ",".join(queue_list), "-c", str(concurrency), "-n", node, "-l", loglevel]
+    argv += ["-P", pool, "--without-gossip", "--without-mingle", "--prefetch-multiplier", "1"]
+    if max_tasks_per_child:
+        argv += ["--max-tasks-per-child", str(max_tasks_per_child)]
+    app.worker_main(argv=[*argv, *celery_args])
+
+
+@celery.command("status")
+@click.option("--config-yaml", "-y", type=click.Path(exists=True), help="Run config (executor config).")
+@click.option("--queue", "-q", "queues", multiple=True, help="Queues to show besides those found.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(config_yaml: str | None, queues: tuple[str, ...], as_json: bool) -> None:
+    """Queues and their depth, live workers and the steps running now."""
+    from dagster_ext.celery.claims import open_claim_store
+    from dagster_ext.celery.inspecting import queue_depths
+
+    settings = _settings(config_yaml)
+    store = open_claim_store(settings.claims_url)
+    report = {
+        "broker": settings.broker_url,
+        "queues": queue_depths(settings, [settings.default_queue, *queues]),
+        "workers": store.workers(),
+        "running": [
+            {
+                "run_id": s.step.run_id,
+                "step_key": s.step.step_key,
+                "attempt": s.step.attempt,
+                "worker": s.worker,
+                "for_s": round(time.time() - s.claimed_at, 1) if s.claimed_at else None,
+                "lease_alive": s.lease_alive,
+            }
+            for s in store.running()
+        ],
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    _print_report(report)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    click.echo(f"broker: {report['broker']}")
+    depths = report["queues"]
+    click.echo("queues:" if depths is not None else "queues: (depth not readable on this broker)")
+    for queue, depth in (depths or {}).items():
+        click.echo(f"  {queue}: {depth} waiting")
+    click.echo(f"workers: {len(report['workers'])}")
+    for w in report["workers"]:
+        click.echo(f"  {w['name']}: queues {','.join(w['queues'])}, {w['concurrency']} slots, pid {w['pid']}")
+    click.echo(f"running steps: {len(report['running'])}")
+    for r in report["running"]:
+        lease = "" if r["lease_alive"] else " (lease lapsed: worker lost?)"
+        step = f"{r['run_id']} {r['step_key']}#{r['attempt']}"
+        click.echo(f"  {step} on {r['worker']} for {r['for_s']}s{lease}")

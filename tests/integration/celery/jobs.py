@@ -1,0 +1,136 @@
+"""Test code location for the Celery-queue executor: the seed's `process_numbers` plus small jobs
+whose ops record when they start and end (JSON lines in $DX_TRACE_DIR/trace.jsonl).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+_ROOT = str(Path(__file__).resolve().parents[3])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from dagster import Definitions, In, Nothing, OpDefinition, job, op  # noqa: E402
+
+from dagster_ext.celery import celery_queue_executor  # noqa: E402
+from examples.numbers_ops import _process_numbers_graph  # noqa: E402
+
+
+def trace(event: str, context: Any, **fields: Any) -> None:
+    trace_dir = os.environ.get("DX_TRACE_DIR")
+    if not trace_dir:
+        return
+    line = {
+        "event": event,
+        "run_id": context.run_id,
+        "step": context.op_handle.name,
+        "t": time.time(),
+        "pid": os.getpid(),
+        "worker": os.environ.get("DX_WORKER_NAME"),
+        **fields,
+    }
+    fd = os.open(os.path.join(trace_dir, "trace.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(line) + "\n").encode())  # one O_APPEND write: atomic across processes
+    finally:
+        os.close(fd)
+
+
+def traced_sleep(context: Any, seconds: float) -> None:
+    trace("start", context)
+    try:
+        time.sleep(seconds)
+    except BaseException as err:
+        trace("interrupted", context, error=type(err).__name__)
+        raise
+    trace("end", context)
+
+
+@job(executor_def=celery_queue_executor, tags={"domain": "numbers"})
+def process_numbers() -> None:
+    _process_numbers_graph()
+
+
+@op
+def start_op() -> None:
+    pass
+
+
+def _sleeper(name: str, *, tags: dict[str, Any] | None = None, env: str = "DX_STEP_SLEEP") -> OpDefinition:
+    @op(name=name, ins={"after": In(Nothing)}, tags=tags or {})
+    def _op(context) -> None:  # type: ignore[no-untyped-def]  # Dagster rejects a string annotation
+        traced_sleep(context, float(os.environ.get(env, "0.2")))
+
+    return _op
+
+
+FAN_OUT = [_sleeper(f"work_{i:02d}") for i in range(30)]
+
+
+@job(executor_def=celery_queue_executor)
+def fan_out() -> None:
+    first = start_op()
+    for work in FAN_OUT:
+        work(first)
+
+
+ON_DEFAULT = _sleeper("on_default")
+ON_B = _sleeper("on_b", tags={"dagster-celery/queue": "b"})
+
+
+@job(executor_def=celery_queue_executor)
+def routed() -> None:
+    first = start_op()
+    ON_DEFAULT(first)
+    ON_B(first)
+
+
+BLOCKER = _sleeper("blocker", env="DX_BLOCK_S")
+LOWS = [_sleeper(f"low_{i}", tags={"dagster-celery/priority": "1"}) for i in range(3)]
+HIGH = _sleeper("high", tags={"dagster-celery/priority": "9"})
+
+
+# No upstream op: every step of these runs is queued as soon as the run starts.
+@job(executor_def=celery_queue_executor)
+def prio_blocker() -> None:
+    BLOCKER()
+
+
+@job(executor_def=celery_queue_executor)
+def prio_low() -> None:
+    for low in LOWS:
+        low()
+
+
+@job(executor_def=celery_queue_executor)
+def prio_high() -> None:
+    HIGH()
+
+
+SLOW = _sleeper("slow", env="DX_SLOW_S")
+AFTER = _sleeper("after")
+
+
+@job(executor_def=celery_queue_executor)
+def slow_chain() -> None:
+    AFTER(SLOW(start_op()))
+
+
+LONG = [_sleeper(f"long_{i}", env="DX_LONG_S") for i in range(6)]
+
+
+@job(executor_def=celery_queue_executor)
+def long_fan() -> None:
+    first = start_op()
+    for long_op in LONG:
+        long_op(first)
+
+
+defs = Definitions(
+    jobs=[process_numbers, fan_out, routed, prio_blocker, prio_low, prio_high, slow_chain, long_fan]
+)
