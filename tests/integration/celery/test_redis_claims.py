@@ -1,0 +1,42 @@
+"""The Redis claim store against a real Redis: exclusive claims, lapsing leases, final done, cancel."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from dagster_ext.celery.claims import ClaimResult, Outcome, StepAttempt
+from dagster_ext.celery.claims_redis import RedisClaimStore
+
+pytestmark = [pytest.mark.redis]
+STEP = StepAttempt("run-1", "a", 0)
+
+
+@pytest.mark.timeout(30)
+def test_claims_are_exclusive_leases_lapse_and_done_is_final(redis: Any) -> None:
+    store = RedisClaimStore(redis.url)
+    assert store.claim(STEP, holder="h1", worker="w1", lease_s=0.3) is ClaimResult.CLAIMED
+    assert store.claim(STEP, holder="h2", worker="w2", lease_s=30) is ClaimResult.HELD
+    time.sleep(0.4)
+    assert not store.status(STEP).lease_alive and store.status(STEP).state == "running"
+    assert not store.renew(STEP, holder="h1", lease_s=5)
+    assert store.claim(STEP, holder="h2", worker="w2", lease_s=30) is ClaimResult.CLAIMED
+    store.finish(STEP, holder="h1", outcome=Outcome.OK)  # the stale holder cannot finish it
+    assert store.status(STEP).state == "running" and store.status(STEP).claims == 2
+    assert [s.step for s in store.running()] == [STEP]
+    store.finish(STEP, holder="h2", outcome=Outcome.OK)
+    assert store.claim(STEP, holder="h3", worker="w3", lease_s=30) is ClaimResult.DONE
+    assert store.running() == []
+    events = [e["event"] for e in store.claim_log("run-1")]
+    assert events == ["claimed", "claimed", "finished"]
+
+
+@pytest.mark.timeout(30)
+def test_cancel_blocks_claims_and_survives_a_restart(redis: Any) -> None:
+    store = RedisClaimStore(redis.url)
+    store.cancel_run("run-1")
+    redis.restart()  # AOF: the flag is still there, and the client reconnects by itself
+    assert store.claim(STEP, holder="h1", worker="w1", lease_s=30) is ClaimResult.CANCELED
+    assert store.is_canceled("run-1") and not store.is_canceled("run-2")
