@@ -14,10 +14,24 @@ if _ROOT not in sys.path:
 
 from dagster import Definitions  # noqa: E402
 
-from examples.numbers_assets import NUMBER_ASSETS, process_numbers_asset  # noqa: E402
-from examples.numbers_ops import process_numbers  # noqa: E402
+from examples.numbers_assets import (  # noqa: E402
+    NUMBER_ASSETS,
+    process_numbers_asset,
+    process_numbers_asset_k8s,
+)
+from examples.numbers_ops import (  # noqa: E402
+    process_numbers,
+    process_numbers_celery,
+    process_numbers_k8s,
+)
 
 defs = Definitions(
     assets=NUMBER_ASSETS,
-    jobs=[process_numbers, process_numbers_asset],
+    jobs=[
+        process_numbers,
+        process_numbers_k8s,
+        process_numbers_celery,
+        process_numbers_asset,
+        process_numbers_asset_k8s,
+    ],
 )

@@ -6,6 +6,7 @@ from typing import Any
 
 from dagster import AssetSelection, asset, define_asset_job
 
+from dagster_ext.k8s import k8s_job_executor
 from examples.numbers_ops import SEED_RESOURCES
 
 _OP_TAGS: dict[str, Any] = {"dagster-k8s/config": {"container_config": {"resources": SEED_RESOURCES}}}
@@ -51,14 +52,24 @@ NUMBER_ASSETS = [
     summed_two_sums,
 ]
 
+PROCESS_NUMBERS_ASSET_TAGS: dict[str, Any] = {
+    "domain": "numbers",
+    "dagster-k8s/config": {
+        "container_config": {"resources": SEED_RESOURCES},
+        "pod_spec_config": {"node_selector": {"node-group.dp.ssup2": "worker"}},
+    },
+}
+
 process_numbers_asset = define_asset_job(
     name="process_numbers_asset",
     selection=AssetSelection.groups("numbers"),
-    tags={
-        "domain": "numbers",
-        "dagster-k8s/config": {
-            "container_config": {"resources": SEED_RESOURCES},
-            "pod_spec_config": {"node_selector": {"node-group.dp.ssup2": "worker"}},
-        },
-    },
+    tags=PROCESS_NUMBERS_ASSET_TAGS,
+)
+
+process_numbers_asset_k8s = define_asset_job(
+    name="process_numbers_asset_k8s",
+    description="The numbers assets, each in its own K8s Job",
+    selection=AssetSelection.groups("numbers"),
+    tags=PROCESS_NUMBERS_ASSET_TAGS,
+    executor_def=k8s_job_executor,
 )

@@ -11,6 +11,9 @@ from typing import Any
 
 from dagster import job, op
 
+from dagster_ext.celery import celery_queue_executor
+from dagster_ext.k8s import k8s_job_executor
+
 SEED_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "2000m", "memory": "4096Mi"},
     "limits": {"cpu": "2000m", "memory": "4096Mi"},
@@ -58,9 +61,35 @@ def _process_numbers_graph() -> None:
     sum_two_sums(even_sum, odd_sum)
 
 
+PROCESS_NUMBERS_TAGS: dict[str, Any] = {
+    "domain": "numbers",
+    "dagster-k8s/config": {"container_config": {"resources": SEED_RESOURCES}},
+}
+
+
 @job(
     description="Process numbers",
-    tags={"domain": "numbers", "dagster-k8s/config": {"container_config": {"resources": SEED_RESOURCES}}},
+    tags=PROCESS_NUMBERS_TAGS,
 )
 def process_numbers() -> None:
+    _process_numbers_graph()
+
+
+@job(
+    name="process_numbers_k8s",
+    description="Process numbers, each op in its own K8s Job (seed 001 §1.2)",
+    tags=PROCESS_NUMBERS_TAGS,
+    executor_def=k8s_job_executor,
+)
+def process_numbers_k8s() -> None:
+    _process_numbers_graph()
+
+
+@job(
+    name="process_numbers_celery",
+    description="Process numbers, each op as a Celery task on a warm worker (seed 001 §1.3)",
+    tags=PROCESS_NUMBERS_TAGS,
+    executor_def=celery_queue_executor,
+)
+def process_numbers_celery() -> None:
     _process_numbers_graph()

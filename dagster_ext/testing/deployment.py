@@ -72,6 +72,17 @@ class DagsterDeployment:
         os.environ["DAGSTER_PG_PASSWORD"] = self.postgres.password
         return DagsterInstance.from_config(str(self.home))
 
+    def launcher_config(self) -> dict[str, Any]:
+        config = yaml.safe_load((self.home / "dagster.yaml").read_text())
+        return dict(config["run_launcher"]["config"])
+
+    def rewrite_launcher_config(self, launcher_config: Mapping[str, Any]) -> None:
+        """Change the launcher config for runs launched from now on."""
+        path = self.home / "dagster.yaml"
+        config = yaml.safe_load(path.read_text())
+        config["run_launcher"]["config"] = dict(launcher_config)
+        path.write_text(yaml.safe_dump(config))
+
     def launch(
         self,
         job: str,

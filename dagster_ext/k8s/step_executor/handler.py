@@ -229,7 +229,8 @@ class K8sStepHandler(StepHandler):
 
     # -- end of run ----------------------------------------------------------------------------
     def finish(self, *, run_id: str, run_succeeded: bool) -> list[str]:
-        """Stop watching; delete step K8s Jobs still running (interrupted run) or per `cleanup`.
+        """Stop watching; delete step K8s Jobs still running if the run did not succeed, and
+        finished ones per `cleanup`. A succeeded run's last step pod may still be exiting.
 
         One delete-collection request per namespace, not one per step.
         """
@@ -249,7 +250,7 @@ class K8sStepHandler(StepHandler):
                 deleted += self._gateway.delete_k8s_jobs(
                     namespace=namespace, label_selector=run_label_selector(run_id), propagation="Background"
                 )
-            else:
+            elif not run_succeeded:  # interrupted or crashed: never leave step pods running
                 for name in unfinished:
                     if self._gateway.delete_k8s_job(namespace=namespace, name=name, propagation="Foreground"):
                         deleted.append(name)

@@ -19,7 +19,9 @@ USER_CONTEXT = {"k8s": {"env": [{"name": "USER", "value": "ssup2"}]}}
 
 def location() -> CodeLocation:
     return CodeLocation(
-        python_file=str(HERE / "defs.py"), working_directory=str(ROOT), container_context=USER_CONTEXT
+        python_file=str(ROOT / "tests" / "integration" / "code_location.py"),
+        working_directory=str(ROOT),
+        container_context=USER_CONTEXT,
     )
 
 

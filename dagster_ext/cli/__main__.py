@@ -1,0 +1,5 @@
+"""`python -m dagster_ext.cli`."""
+
+from dagster_ext.cli import main
+
+main()

@@ -1,0 +1,141 @@
+"""The seed's code location plus jobs that fail on purpose (for the launcher's failure tests)."""
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from dagster import Definitions, OpExecutionContext, RetryPolicy, in_process_executor, job, op  # noqa: E402
+
+import examples.definitions as seed  # noqa: E402
+from dagster_ext.k8s import k8s_job_executor  # noqa: E402
+
+
+@op
+def report_env(context: OpExecutionContext) -> str:
+    user = os.environ.get("USER", "")
+    context.log.info(f"USER={user}")
+    return user
+
+
+@job
+def env_probe() -> None:
+    report_env()
+
+
+def allocate() -> int:
+    chunks = [bytearray(64 * 1024 * 1024) for _ in range(40)]  # 2.5 GiB, touched
+    return len(chunks)
+
+
+@op
+def hog_memory() -> int:
+    return allocate()
+
+
+@job(executor_def=in_process_executor)
+def memory_hog() -> None:
+    hog_memory()
+
+
+@op
+def sleep_long() -> None:
+    time.sleep(120)
+
+
+@job(executor_def=in_process_executor)
+def sleepy() -> None:
+    sleep_long()
+
+
+@op
+def die_on_first_try(context: OpExecutionContext) -> str:
+    # Run retries tag the new run with dagster/retry_number; the first run's worker dies hard.
+    if context.run.tags.get("dagster/retry_number") in (None, "0"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return "survived"
+
+
+@job(executor_def=in_process_executor, tags={"dagster/max_retries": 1})
+def crash_once() -> None:
+    die_on_first_try()
+
+
+def _k8s(tags: dict) -> dict:
+    return {"dagster-k8s/config": tags}
+
+
+@op(tags=_k8s({"container_config": {"resources": {"limits": {"memory": "512Mi"}}}}))
+def step_hog_memory() -> int:
+    return allocate()
+
+
+@job(executor_def=k8s_job_executor)
+def step_oom() -> None:
+    step_hog_memory()
+
+
+@op(tags=_k8s({"container_config": {"image": "registry.invalid/unpullable/step:1"}}))
+def step_with_bad_image() -> None:
+    pass
+
+
+@job(executor_def=k8s_job_executor)
+def step_unpullable() -> None:
+    step_with_bad_image()
+
+
+@op(tags=_k8s({"pod_spec_config": {"serviceAccountName": "no-such-account"}}))
+def step_with_missing_account() -> None:
+    pass
+
+
+@job(executor_def=k8s_job_executor)
+def step_missing_sa() -> None:
+    step_with_missing_account()
+
+
+@op(retry_policy=RetryPolicy(max_retries=1))
+def fail_first_attempt(context: OpExecutionContext) -> str:
+    if context.retry_number == 0:
+        raise RuntimeError("first attempt fails on purpose")
+    return "ok"
+
+
+@job(executor_def=k8s_job_executor)
+def step_retry() -> None:
+    fail_first_attempt()
+
+
+@op
+def step_sleep_long() -> None:
+    time.sleep(120)
+
+
+@job(executor_def=k8s_job_executor)
+def step_sleepy() -> None:
+    step_sleep_long()
+    step_sleep_long.alias("second_sleeper")()
+
+
+defs = Definitions.merge(
+    seed.defs,
+    Definitions(
+        jobs=[
+            env_probe,
+            memory_hog,
+            sleepy,
+            crash_once,
+            step_oom,
+            step_unpullable,
+            step_missing_sa,
+            step_retry,
+            step_sleepy,
+        ]
+    ),
+)
