@@ -9,6 +9,7 @@ signal are injectable so tests can drive every branch without real waiting.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -86,13 +87,14 @@ class ResourceWatch:
         return self._stopped.is_set()
 
     def stop(self) -> None:
-        """Stop from any thread: the blocked read is unblocked by closing its response."""
+        """Stop from any thread. The blocked read is woken by shutting its socket down: closing
+        the response from another thread would block on the reader's buffer lock."""
         self._stopped.set()
         response = self._response
-        if response is not None:
-            # closing a half-read response may raise; we are stopping anyway
-            with contextlib.suppress(Exception):
-                response.close()
+        sock = getattr(getattr(response, "connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _list_snapshot(self) -> tuple[str, WatchEvent]:
         listing = parse(self._list(self._namespace, _preload_content=False, **self._selectors))

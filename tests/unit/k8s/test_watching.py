@@ -124,20 +124,27 @@ def test_forbidden_repeats_then_raises(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_stop_from_another_thread_ends_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
     gate = threading.Event()
 
+    class Socket:
+        def shutdown(self, how: int) -> None:
+            gate.set()
+
+    class Connection:
+        sock = Socket()
+
     class Blocking(Body):
+        connection = Connection()
+
         def stream(self, amt: Any = None, decode_content: bool = False) -> Iterator[bytes]:
             gate.wait(5)
-            raise urllib3.exceptions.ProtocolError("closed")
-
-        def close(self) -> None:
-            gate.set()
+            raise urllib3.exceptions.ProtocolError("connection shut down")
 
     watch, _ = make(monkeypatch, [listing("1"), Blocking(b"")])
     seen: list[str] = []
     thread = threading.Thread(target=lambda: seen.extend(e.type for e in watch))
     thread.start()
-    while not seen:
+    while not seen or watch._response is None:  # the watch request is in flight
         threading.Event().wait(0.01)
     watch.stop()
     thread.join(5)
+    assert gate.is_set(), "stop() did not shut the socket down"
     assert not thread.is_alive() and seen == ["SYNC"]
