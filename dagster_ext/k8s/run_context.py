@@ -7,12 +7,15 @@ on it). Reads Dagster objects only; no Kubernetes I/O.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from dagster._core.storage.dagster_run import DagsterRun
 
 from dagster_ext.k8s.config_schema import launcher_config_schema
+
+log = logging.getLogger(__name__)
 
 
 def code_location_context(run: DagsterRun) -> tuple[Mapping[str, Any] | None, str | None]:
@@ -45,3 +48,24 @@ def launcher_config_of(run_launcher: Any) -> Mapping[str, Any] | None:
         values["job_namespace"] = getattr(run_launcher, "job_namespace", None)
         return {k: v for k, v in values.items() if v is not None}
     return None
+
+
+def apply_launcher_allowlists(layers: list[Any], launcher_config: Mapping[str, Any] | None) -> list[Any]:
+    """Enforce `only_allow_user_defined_k8s_config_fields` / `..._env_vars` on the user layers.
+
+    A disallowed field is a ConfigError before any K8s Job exists; disallowed env vars are dropped
+    with a warning, as dagster-k8s does.
+    """
+    from dagster_ext.k8s.spec import enforce_allowlist
+
+    config = launcher_config or {}
+    kept, removed = enforce_allowlist(
+        layers,
+        allowed_fields=config.get("only_allow_user_defined_k8s_config_fields"),
+        allowed_env_vars=config.get("only_allow_user_defined_env_vars"),
+    )
+    if removed:
+        log.warning(
+            "dropped env vars not in only_allow_user_defined_env_vars: %s", ", ".join(sorted(removed))
+        )
+    return kept

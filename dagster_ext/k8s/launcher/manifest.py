@@ -9,7 +9,7 @@ from typing import Any
 from dagster._core.storage.dagster_run import DagsterRun
 
 from dagster_ext.errors import ConfigError
-from dagster_ext.k8s.run_context import code_location_context, code_location_name
+from dagster_ext.k8s.run_context import apply_launcher_allowlists, code_location_context, code_location_name
 from dagster_ext.k8s.spec import (
     DEFAULT_TTL_SECONDS,
     Layer,
@@ -31,13 +31,14 @@ class RenderedRun:
 
 def run_layers(config: Mapping[str, Any], run: DagsterRun, *, environ: Mapping[str, str]) -> list[Layer]:
     container_context, image = code_location_context(run)
-    return build_run_layers(
+    layers = build_run_layers(
         launcher_config=config,
         container_context=container_context,
         code_location_image=image,
         run_tags=run.tags,
         environ=environ,
     )
+    return apply_launcher_allowlists(layers, config)
 
 
 def merged_run_config(

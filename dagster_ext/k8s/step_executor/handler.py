@@ -20,32 +20,24 @@ from dagster._core.executor.step_delegating.step_handler.base import (
     StepHandler,
     StepHandlerContext,
 )
-from dagster._core.storage.tags import DOCKER_IMAGE_TAG
 
 from dagster_ext.k8s.client import K8sGateway
-from dagster_ext.k8s.run_context import code_location_context, code_location_name, launcher_config_of
-from dagster_ext.k8s.spec import (
-    COMPRESSED_STEP_ARGS_ENV,
-    DEFAULT_TTL_SECONDS,
-    RenderedK8sJob,
-    build_step_layers,
-    merge_layers,
-    render_step_k8s_job,
-    sanitize_label_value,
-    step_k8s_job_name,
-)
+from dagster_ext.k8s.spec import RenderedK8sJob, step_k8s_job_name
 from dagster_ext.k8s.status import DiagnosisSettings, FailureReason, K8sJobState
 from dagster_ext.k8s.step_executor.launching import CreatePool
+from dagster_ext.k8s.step_pods import (
+    default_step_namespace,
+    render_step_pod,
+    run_label_selector,
+    single_step_key,
+    step_attempt,
+)
 from dagster_ext.k8s.tracking import K8sJobTracker
 
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 # A failed step pod usually wrote its own STEP_FAILURE event before exiting; give the executor's
 # event-log tail a moment to see it, so the failure is not reported twice.
 TERMINAL_FAILURE_SETTLE_S = 1.0
-
-
-def run_label_selector(run_id: str) -> str:
-    return f"dagster/run-id={sanitize_label_value(run_id)},app.kubernetes.io/component=step_worker"
 
 
 class K8sStepHandler(StepHandler):
@@ -75,60 +67,24 @@ class K8sStepHandler(StepHandler):
     # -- identity ------------------------------------------------------------------------------
     @staticmethod
     def _step_key(ctx: StepHandlerContext) -> str:
-        keys = ctx.execute_step_args.step_keys_to_execute or []
-        assert len(keys) == 1, "the K8s step executor launches one step per K8s Job"
-        return str(keys[0])
+        return single_step_key(ctx)
 
     def _k8s_job_name(self, ctx: StepHandlerContext) -> str:
         step_key = self._step_key(ctx)
-        known = ctx.execute_step_args.known_state
-        attempt = known.get_retry_state().get_attempt_count(step_key) if known else 0
+        attempt = step_attempt(ctx, step_key)
         return step_k8s_job_name(ctx.execute_step_args.run_id, step_key, attempt=attempt)
 
     # -- rendering -----------------------------------------------------------------------------
     def render(self, ctx: StepHandlerContext) -> RenderedK8sJob:
         """The step's K8s Job, validated (ConfigError names the offending key)."""
-        step_key = self._step_key(ctx)
-        run = ctx.dagster_run
-        container_context, location_image = code_location_context(run)
-        layers = build_step_layers(
-            launcher_config=launcher_config_of(ctx.instance.run_launcher),
-            container_context=container_context,
-            code_location_image=location_image,
-            run_tags=run.tags,
-            executor_config=self._config,
-            step_tags=ctx.step_tags[step_key],
-            op_name=ctx.get_step_context(step_key).step.op_name,
-            inherit_run_tags=bool(self._config.get("inherit_run_tags", True)),
-            environ=self._environ,
-        )
-        merged = merge_layers(layers)
-        env = {e["name"]: e["value"] for e in ctx.execute_step_args.get_command_env()}
-        ttl = self._config.get("k8s_job_ttl_seconds")
-        rendered = render_step_k8s_job(
-            merged,
-            run_id=run.run_id,
-            dagster_job=run.job_name,
-            step_key=step_key,
-            compressed_step_args=env[COMPRESSED_STEP_ARGS_ENV],
-            image=None if merged.image else run.tags.get(DOCKER_IMAGE_TAG),
-            code_location=code_location_name(run),
-            attempt=self._attempt(ctx, step_key),
-            ttl_seconds_after_finished=DEFAULT_TTL_SECONDS if ttl is None else int(ttl),
-        )
+        rendered = render_step_pod(ctx, executor_config=self._config, environ=self._environ)
         owner = self._owner_reference(rendered.namespace or self._default_namespace(ctx))
         if owner:
             rendered.manifest["metadata"]["ownerReferences"] = [owner]
         return rendered
 
-    @staticmethod
-    def _attempt(ctx: StepHandlerContext, step_key: str) -> int:
-        known = ctx.execute_step_args.known_state
-        return known.get_retry_state().get_attempt_count(step_key) if known else 0
-
     def _default_namespace(self, ctx: StepHandlerContext) -> str:
-        launcher = launcher_config_of(ctx.instance.run_launcher) or {}
-        return str(self._config.get("job_namespace") or launcher.get("job_namespace") or "default")
+        return default_step_namespace(ctx.instance.run_launcher, self._config)
 
     def _owner_reference(self, namespace: str) -> dict[str, Any] | None:
         """The run pod, when we run inside one in the same namespace (owner refs are namespaced)."""

@@ -15,6 +15,7 @@ from dagster_ext.testing.waiting import job_condition, wait_for_named, wait_unti
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 USER_CONTEXT = {"k8s": {"env": [{"name": "USER", "value": "ssup2"}]}}
+SEED_LIMITS = ({"cpu": "2", "memory": "4Gi"}, {"cpu": "2000m", "memory": "4096Mi"})
 
 
 def location() -> CodeLocation:
@@ -60,7 +61,7 @@ def test_process_numbers_runs_in_a_k8s_job(
     container = pod.spec.containers[0]
     assert container.name == "dagster"
     # the job tag (seed Code 1) overrides the instance's default resources
-    assert container.resources.limits in ({"cpu": "2", "memory": "4Gi"}, {"cpu": "2000m", "memory": "4096Mi"})
+    assert container.resources.limits in SEED_LIMITS
     env = {e.name: e for e in container.env}
     assert env["USER"].value == "ssup2"  # from the code location's container context
     assert env["DAGSTER_PG_PASSWORD"].value_from.secret_key_ref.name == "dagster-postgresql-secret"
@@ -150,3 +151,68 @@ def test_killed_run_worker_is_retried(dagster_deployment: Any) -> None:
         instance.dispose()
     assert retried is not None, "no retry run was launched"
     assert deployment.wait_for_run(retried.run_id, timeout_s=120).status.value == "SUCCESS"
+
+
+def test_a_dagster_k8s_config_using_every_key_works_with_only_module_changed(
+    dagster_deployment: Any, k8s_cluster: Any, k8s_namespace: str, tmp_path: Path
+) -> None:
+    """A dagster-k8s launcher config that sets every dagster-k8s key, under `module: dagster_ext.k8s`."""
+    from kubernetes import client
+
+    core = k8s_cluster.core_v1
+    meta = client.V1ObjectMeta
+    core.create_namespaced_config_map(
+        k8s_namespace, client.V1ConfigMap(metadata=meta(name="dagster-env"), data={"FROM_CM": "cm"})
+    )
+    core.create_namespaced_secret(
+        k8s_namespace,
+        client.V1Secret(metadata=meta(name="dagster-secret-env"), string_data={"FROM_SECRET": "s"}),
+    )
+    core.create_namespaced_service_account(
+        k8s_namespace, client.V1ServiceAccount(metadata=meta(name="dagster"))
+    )
+    home = tmp_path / "home"
+    config = {
+        "job_image": "dagster-ext/local:dev",
+        "image_pull_policy": "IfNotPresent",
+        "image_pull_secrets": [{"name": "regcred"}],
+        "service_account_name": "dagster",
+        "env_config_maps": ["dagster-env"],
+        "env_secrets": ["dagster-secret-env"],
+        "env_vars": ["FROM_LAUNCHER=yes"],
+        "volume_mounts": [{"name": "scratch", "mount_path": "/tmp/dagster-ext-scratch", "read_only": False}],
+        "volumes": [{"name": "scratch", "empty_dir": {}}],
+        "labels": {"team": "data"},
+        "resources": {"limits": {"cpu": "1", "memory": "2Gi"}},
+        "scheduler_name": "default-scheduler",
+        "security_context": {"run_as_user": 0},
+        "instance_config_map": "dagster-instance",
+        "postgres_password_secret": "dagster-postgresql-secret",
+        "dagster_home": str(home),
+        "load_incluster_config": False,
+        "kubeconfig_file": str(k8s_cluster.kubeconfig_path),
+        "k8s_api_ssl_ca_cert_file": None,
+        "fail_pod_on_run_failure": True,
+        "run_k8s_config": {"pod_spec_config": {"nodeSelector": {"node-group.dp.ssup2": "worker"}}},
+        "job_namespace": k8s_namespace,
+        "only_allow_user_defined_k8s_config_fields": {"container_config": {"resources": True, "env": True}},
+        "only_allow_user_defined_env_vars": ["USER"],
+    }
+    from dagster_k8s import K8sRunLauncher as PeerLauncher
+
+    assert set(config) == set(PeerLauncher.config_type())
+    deployment = dagster_deployment(location=location(), launcher_config=config, home=home)
+    run_id = deployment.launch("process_numbers")
+    assert deployment.wait_for_run(run_id).status.value == "SUCCESS", deployment.event_messages(run_id)[-20:]
+    pod = run_pod(k8s_cluster, k8s_namespace, run_id)
+    assert pod.spec.service_account_name == "dagster"
+    assert pod.spec.image_pull_secrets[0].name == "regcred"
+    assert pod.metadata.labels["team"] == "data"
+    container = pod.spec.containers[0]
+    env = {e.name: e.value for e in container.env}
+    assert env["FROM_LAUNCHER"] == "yes" and env["USER"] == "ssup2"
+    assert {s.config_map_ref.name for s in container.env_from if s.config_map_ref} == {"dagster-env"}
+    assert {s.secret_ref.name for s in container.env_from if s.secret_ref} == {"dagster-secret-env"}
+    assert container.volume_mounts[0].mount_path == "/tmp/dagster-ext-scratch"
+    assert container.resources.limits in SEED_LIMITS  # the job tag (allowed) beats the launcher default
+    assert pod.spec.node_selector == {"node-group.dp.ssup2": "worker"}
