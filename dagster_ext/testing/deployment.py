@@ -89,7 +89,7 @@ class DagsterDeployment:
         *,
         tags: Mapping[str, Any] | None = None,
         run_config: Mapping[str, Any] | None = None,
-        timeout_s: float = 120,
+        timeout_s: float = 300,
     ) -> str:
         """Submit a run through the instance's run launcher; returns the run id."""
         run_id = str(uuid.uuid4())
@@ -111,7 +111,7 @@ class DagsterDeployment:
             )
         return run_id
 
-    def wait_for_run(self, run_id: str, *, timeout_s: float = 180, statuses: set[str] | None = None) -> Any:
+    def wait_for_run(self, run_id: str, *, timeout_s: float = 300, statuses: set[str] | None = None) -> Any:
         """Poll run storage until the run reaches one of `statuses` (default: any terminal one)."""
         wanted = statuses or TERMINAL
         instance = self.instance()
