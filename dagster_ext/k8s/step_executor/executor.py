@@ -22,11 +22,10 @@ from dagster._core.executor.step_delegating import StepDelegatingExecutor
 from dagster._core.executor.step_delegating.step_delegating_executor import StepDependencyConfig
 from dagster._core.storage.dagster_run import DagsterRunStatus
 
-from dagster_ext.k8s.client import ConnectionSettings, K8sGateway
-from dagster_ext.k8s.run_context import launcher_config_of
-from dagster_ext.k8s.status import DiagnosisSettings
+from dagster_ext.k8s.client import K8sGateway
 from dagster_ext.k8s.step_executor.config import executor_config_schema
 from dagster_ext.k8s.step_executor.handler import K8sStepHandler
+from dagster_ext.k8s.step_pods import diagnosis_settings, step_connection
 
 
 class K8sJobStepExecutor(StepDelegatingExecutor):
@@ -51,32 +50,6 @@ class K8sJobStepExecutor(StepDelegatingExecutor):
             self._handler.finish(run_id=plan_context.run_id, run_succeeded=succeeded)
 
 
-def _diagnosis_settings(config: dict[str, Any]) -> DiagnosisSettings:
-    grace = config.get("failure_grace_seconds") or {}
-    defaults = DiagnosisSettings()
-    return DiagnosisSettings(
-        image_pull_grace_s=float(grace.get("image_pull", defaults.image_pull_grace_s)),
-        unschedulable_grace_s=float(grace.get("unschedulable", defaults.unschedulable_grace_s)),
-        container_config_grace_s=float(grace.get("container_config", defaults.container_config_grace_s)),
-        failed_create_grace_s=float(grace.get("failed_create", defaults.failed_create_grace_s)),
-    )
-
-
-def _connection(config: dict[str, Any], launcher: Any) -> ConnectionSettings:
-    launcher_config = launcher_config_of(launcher) or {}
-    incluster = config.get("load_incluster_config")
-    if incluster is None:
-        incluster = launcher_config.get("load_incluster_config", True)
-    kubeconfig = (
-        config["kubeconfig_file"] if "kubeconfig_file" in config else launcher_config.get("kubeconfig_file")
-    )
-    return ConnectionSettings(
-        load_incluster_config=bool(incluster),
-        kubeconfig_file=None if incluster else kubeconfig,
-        ssl_ca_cert_file=launcher_config.get("k8s_api_ssl_ca_cert_file"),
-    )
-
-
 @executor(
     name="k8s",
     config_schema=executor_config_schema(),
@@ -91,10 +64,10 @@ def k8s_job_executor(init_context: InitExecutorContext) -> Executor:
     """
     config: dict[str, Any] = dict(init_context.executor_config)
     launcher = init_context.instance.run_launcher
-    diagnosis = _diagnosis_settings(config)
+    diagnosis = diagnosis_settings(config)
     handler = K8sStepHandler(
         executor_config=config,
-        gateway=K8sGateway(_connection(config, launcher)),
+        gateway=K8sGateway(step_connection(config, launcher)),
         diagnosis=diagnosis,
     )
     return K8sJobStepExecutor(

@@ -1,0 +1,118 @@
+"""A step's K8s Job as the K8s step executor renders it, from a Dagster step handler context.
+
+Shared by the K8s step executor and the Celery-queue executor's `k8s_job` step mode, so a step pod
+inherits the run pod's spec the same way whichever executor starts it. Layers (later wins): run
+launcher config → code location → job-level tags (switchable) → executor `step_k8s_config` →
+op/asset tags → `per_step_k8s_config[op]`. Reads Dagster objects only; no Kubernetes I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dagster._core.executor.step_delegating.step_handler.base import StepHandlerContext
+from dagster._core.storage.tags import DOCKER_IMAGE_TAG
+
+from dagster_ext.k8s.client import ConnectionSettings
+from dagster_ext.k8s.run_context import (
+    apply_launcher_allowlists,
+    code_location_context,
+    code_location_name,
+    launcher_config_of,
+)
+from dagster_ext.k8s.spec import (
+    COMPRESSED_STEP_ARGS_ENV,
+    DEFAULT_TTL_SECONDS,
+    RenderedK8sJob,
+    build_step_layers,
+    merge_layers,
+    render_step_k8s_job,
+    sanitize_label_value,
+)
+from dagster_ext.k8s.status import DiagnosisSettings
+
+
+def run_label_selector(run_id: str) -> str:
+    """The run's step K8s Jobs and their pods."""
+    return f"dagster/run-id={sanitize_label_value(run_id)},app.kubernetes.io/component=step_worker"
+
+
+def single_step_key(ctx: StepHandlerContext) -> str:
+    keys = ctx.execute_step_args.step_keys_to_execute or []
+    assert len(keys) == 1, "a step K8s Job runs exactly one step"
+    return str(keys[0])
+
+
+def step_attempt(ctx: StepHandlerContext, step_key: str) -> int:
+    known = ctx.execute_step_args.known_state
+    return known.get_retry_state().get_attempt_count(step_key) if known else 0
+
+
+def render_step_pod(
+    ctx: StepHandlerContext, *, executor_config: Mapping[str, Any], environ: Mapping[str, str]
+) -> RenderedK8sJob:
+    """The step's K8s Job, validated (ConfigError names the offending key); no owner reference."""
+    step_key = single_step_key(ctx)
+    run = ctx.dagster_run
+    container_context, location_image = code_location_context(run)
+    launcher_config = launcher_config_of(ctx.instance.run_launcher)
+    layers = build_step_layers(
+        launcher_config=launcher_config,
+        container_context=container_context,
+        code_location_image=location_image,
+        run_tags=run.tags,
+        executor_config=executor_config,
+        step_tags=ctx.step_tags[step_key],
+        op_name=ctx.get_step_context(step_key).step.op_name,
+        inherit_run_tags=bool(executor_config.get("inherit_run_tags", True)),
+        environ=environ,
+    )
+    merged = merge_layers(apply_launcher_allowlists(layers, launcher_config))
+    env = {e["name"]: e["value"] for e in ctx.execute_step_args.get_command_env()}
+    ttl = executor_config.get("k8s_job_ttl_seconds")
+    return render_step_k8s_job(
+        merged,
+        run_id=run.run_id,
+        dagster_job=run.job_name,
+        step_key=step_key,
+        compressed_step_args=env[COMPRESSED_STEP_ARGS_ENV],
+        image=None if merged.image else run.tags.get(DOCKER_IMAGE_TAG),
+        code_location=code_location_name(run),
+        attempt=step_attempt(ctx, step_key),
+        ttl_seconds_after_finished=DEFAULT_TTL_SECONDS if ttl is None else int(ttl),
+    )
+
+
+def default_step_namespace(run_launcher: Any, executor_config: Mapping[str, Any]) -> str:
+    launcher = launcher_config_of(run_launcher) or {}
+    return str(executor_config.get("job_namespace") or launcher.get("job_namespace") or "default")
+
+
+def step_connection(executor_config: Mapping[str, Any], run_launcher: Any) -> ConnectionSettings:
+    """How step K8s Jobs reach the API: executor keys win, else the K8s run launcher's."""
+    launcher_config = launcher_config_of(run_launcher) or {}
+    incluster = executor_config.get("load_incluster_config")
+    if incluster is None:
+        incluster = launcher_config.get("load_incluster_config", True)
+    kubeconfig = (
+        executor_config["kubeconfig_file"]
+        if "kubeconfig_file" in executor_config
+        else launcher_config.get("kubeconfig_file")
+    )
+    return ConnectionSettings(
+        load_incluster_config=bool(incluster),
+        kubeconfig_file=None if incluster else kubeconfig,
+        ssl_ca_cert_file=launcher_config.get("k8s_api_ssl_ca_cert_file"),
+    )
+
+
+def diagnosis_settings(executor_config: Mapping[str, Any]) -> DiagnosisSettings:
+    grace = executor_config.get("failure_grace_seconds") or {}
+    defaults = DiagnosisSettings()
+    return DiagnosisSettings(
+        image_pull_grace_s=float(grace.get("image_pull", defaults.image_pull_grace_s)),
+        unschedulable_grace_s=float(grace.get("unschedulable", defaults.unschedulable_grace_s)),
+        container_config_grace_s=float(grace.get("container_config", defaults.container_config_grace_s)),
+        failed_create_grace_s=float(grace.get("failed_create", defaults.failed_create_grace_s)),
+    )
