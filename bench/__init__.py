@@ -1,0 +1,1 @@
+"""Benchmarks on the local cluster (not tests: nothing here asserts timings)."""
