@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from typing import cast
 
-from dagster import MetadataValue
+from dagster import DagsterInstance, MetadataValue
 from dagster._core.events import DagsterEvent
 from dagster._core.execution.api import create_execution_plan, execute_plan_iterator
 from dagster._core.execution.context_creation_job import create_context_free_log_manager
 from dagster._core.origin import JobPythonOrigin
-from dagster._core.storage.dagster_run import DagsterRunStatus
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from dagster._grpc.types import ExecuteStepArgs
 
 from dagster_ext.celery.claims import Outcome
@@ -26,19 +26,27 @@ class StepTaskError(DagsterExtError):
     """A step could not be started in the worker (run missing, code not loadable)."""
 
 
+def run_to_execute(instance: DagsterInstance, run_id: str, step_key: str) -> DagsterRun | None:
+    """The step's run, or None (reported as an engine event) when it is finished or canceling."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        raise StepTaskError(f"run {run_id} not found in the worker's Dagster instance")
+    if run.is_finished or run.status == DagsterRunStatus.CANCELING:
+        instance.report_engine_event(
+            f"Not executing {step_key}: run is {run.status.value}", run, step_key=step_key
+        )
+        return None
+    return run
+
+
 def execute_step_in_worker(args: ExecuteStepArgs, *, worker: str) -> Outcome:
     keys = list(args.step_keys_to_execute or [])
     if len(keys) != 1:
         raise StepTaskError(f"one step per task, got {keys}")
     step_key = keys[0]
     instance = CODE_CACHE.instance(args.instance_ref)  # type: ignore[arg-type]
-    run = instance.get_run_by_id(args.run_id)
+    run = run_to_execute(instance, args.run_id, step_key)
     if run is None:
-        raise StepTaskError(f"run {args.run_id} not found in the worker's Dagster instance")
-    if run.is_finished or run.status == DagsterRunStatus.CANCELING:
-        instance.report_engine_event(
-            f"Not executing {step_key}: run is {run.status.value}", run, step_key=step_key
-        )
         return Outcome.SKIPPED
     location = run.remote_job_origin.location_name if run.remote_job_origin else None
     instance.inject_env_vars(location)

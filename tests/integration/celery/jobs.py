@@ -131,6 +131,29 @@ def long_fan() -> None:
         long_op(first)
 
 
+UNPULLABLE_IMAGE = "registry.invalid/unpullable/step:1"
+
+
+@op(tags={"dagster-k8s/config": {"container_config": {"image": UNPULLABLE_IMAGE}}})
+def with_bad_image() -> None:
+    pass
+
+
+@job(executor_def=celery_queue_executor)
+def unpullable() -> None:
+    with_bad_image()
+
+
 defs = Definitions(
-    jobs=[process_numbers, fan_out, routed, prio_blocker, prio_low, prio_high, slow_chain, long_fan]
+    jobs=[
+        process_numbers,
+        fan_out,
+        routed,
+        prio_blocker,
+        prio_low,
+        prio_high,
+        slow_chain,
+        long_fan,
+        unpullable,
+    ]
 )
