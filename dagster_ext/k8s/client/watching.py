@@ -54,6 +54,20 @@ def _list_function(api_client: Any, resource: Resource) -> Callable[..., Any]:
     return core.list_namespaced_event  # type: ignore[no-any-return]
 
 
+def _unblock_reader(response: Any) -> None:
+    """Make a read blocked in another thread on `response` return now.
+
+    `close()` alone does not: it waits for the buffered reader's lock, which the blocked read holds
+    until the next watch event, bookmark or server timeout (up to `server_timeout_s`). A socket
+    shutdown wakes that read with end-of-stream. The plain-socket shutdown leaves the TLS state to
+    the reading thread.
+    """
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
 class ResourceWatch:
     """Iterate events of one resource kind in one namespace until `stop()` is called."""
 
