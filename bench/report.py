@@ -142,7 +142,7 @@ def _get(run: dict[str, Any], path: str) -> float | None:
     value: Any = run
     for key in path.split("."):
         value = None if value is None else value.get(key)
-    return value
+    return None if value is None else float(value)
 
 
 ROWS: tuple[tuple[str, str, str], ...] = (

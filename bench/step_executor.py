@@ -82,7 +82,10 @@ def upstream_of(name: str) -> dict[str, list[str]]:
     from bench.code_location import defs
 
     plan = create_execution_plan(defs.resolve_job_def(name))
-    return {s.key: sorted(plan.get_step_by_key(s.key).get_execution_dependency_keys()) for s in plan.steps}
+    return {
+        key: sorted(plan.get_executable_step_by_key(key).get_execution_dependency_keys())
+        for key in plan.step_keys_to_execute
+    }
 
 
 def read_events(deployment: DagsterDeployment, run_id: str) -> list[measures.Event]:
