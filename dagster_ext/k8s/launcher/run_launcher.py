@@ -17,6 +17,7 @@ from typing import Any
 from dagster import _check as check
 from dagster._cli.api import ExecuteRunArgs
 from dagster._core.events import EngineEventData
+from dagster._core.instance import DagsterInstance
 from dagster._core.launcher import LaunchRunContext, ResumeRunContext, RunLauncher
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
@@ -182,29 +183,35 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
             run,
             cls=self.__class__,
         )
+        # The launcher only holds a weak reference to its instance; the thread keeps a strong one.
         threading.Thread(
             target=self._finish_cancel,
-            args=(run_id, namespace, name),
+            args=(self._instance, run_id, namespace, name),
             name=f"cancel-{run_id[:8]}",
             daemon=True,
         ).start()
         return True
 
-    def _finish_cancel(self, run_id: str, namespace: str, name: str, timeout_s: float = 60.0) -> None:
+    def _finish_cancel(
+        self, instance: DagsterInstance, run_id: str, namespace: str, name: str, timeout_s: float = 60.0
+    ) -> None:
         """If the run worker died before recording the cancellation, record it once its pods are gone."""
         import time
 
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            run = self._instance.get_run_by_id(run_id)
-            if run is None or run.is_finished:
-                return
-            if self.gateway.read_k8s_job(namespace=namespace, name=name) is None:
-                run = self._instance.get_run_by_id(run_id)
-                if run is not None and run.status == DagsterRunStatus.CANCELING:
-                    self._instance.report_run_canceled(run, "The run's K8s Job and pods were deleted.")
-                return
-            time.sleep(1.0)
+        try:
+            while time.monotonic() < deadline:
+                run = instance.get_run_by_id(run_id)
+                if run is None or run.is_finished:
+                    return
+                if self.gateway.read_k8s_job(namespace=namespace, name=name) is None:
+                    run = instance.get_run_by_id(run_id)
+                    if run is not None and run.status == DagsterRunStatus.CANCELING:
+                        instance.report_run_canceled(run, "The run's K8s Job and pods were deleted.")
+                    return
+                time.sleep(1.0)
+        except Exception:  # a background courtesy: run monitoring's cancel timeout is the backstop
+            log.warning("could not confirm the cancellation of run %s", run_id, exc_info=True)
 
     # -- monitoring ---------------------------------------------------------------------------
     @property
