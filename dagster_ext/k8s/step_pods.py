@@ -108,11 +108,4 @@ def step_connection(executor_config: Mapping[str, Any], run_launcher: Any) -> Co
 
 
 def diagnosis_settings(executor_config: Mapping[str, Any]) -> DiagnosisSettings:
-    grace = executor_config.get("failure_grace_seconds") or {}
-    defaults = DiagnosisSettings()
-    return DiagnosisSettings(
-        image_pull_grace_s=float(grace.get("image_pull", defaults.image_pull_grace_s)),
-        unschedulable_grace_s=float(grace.get("unschedulable", defaults.unschedulable_grace_s)),
-        container_config_grace_s=float(grace.get("container_config", defaults.container_config_grace_s)),
-        failed_create_grace_s=float(grace.get("failed_create", defaults.failed_create_grace_s)),
-    )
+    return DiagnosisSettings.from_config(executor_config)

@@ -92,13 +92,7 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
 
     @property
     def diagnosis_settings(self) -> DiagnosisSettings:
-        grace = self._config.get("failure_grace_seconds") or {}
-        return DiagnosisSettings(
-            image_pull_grace_s=float(grace.get("image_pull", 30.0)),
-            unschedulable_grace_s=float(grace.get("unschedulable", 60.0)),
-            container_config_grace_s=float(grace.get("container_config", 10.0)),
-            failed_create_grace_s=float(grace.get("failed_create", 0.0)),
-        )
+        return DiagnosisSettings.from_config(self._config)
 
     @property
     def log_tail_lines(self) -> int:
@@ -109,15 +103,22 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
         """The run worker's K8s Job, validated; raises ConfigError naming the bad key."""
         return render_run(self._config, run, args=args, resume_attempt=resume_attempt, environ=os.environ)
 
+    def _worker_args(
+        self, args_class: type[ExecuteRunArgs] | type[ResumeRunArgs], run: DagsterRun
+    ) -> list[str]:
+        """`dagster api execute_run ...` / `resume_run ...` for the run worker's container."""
+        return list(
+            args_class(
+                job_origin=check.not_none(run.job_code_origin),
+                run_id=run.run_id,
+                instance_ref=self._instance.get_ref(),
+                set_exit_code_on_failure=self._config["fail_pod_on_run_failure"],
+            ).get_command_args()
+        )
+
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
-        args = ExecuteRunArgs(
-            job_origin=check.not_none(run.job_code_origin),
-            run_id=run.run_id,
-            instance_ref=self._instance.get_ref(),
-            set_exit_code_on_failure=self._config["fail_pod_on_run_failure"],
-        ).get_command_args()
-        self._launch(run, self.render_run(run, args=args))
+        self._launch(run, self.render_run(run, args=self._worker_args(ExecuteRunArgs, run)))
 
     @property
     def supports_resume_run(self) -> bool:
@@ -125,12 +126,7 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
 
     def resume_run(self, context: ResumeRunContext) -> None:
         run = context.dagster_run
-        args = ResumeRunArgs(
-            job_origin=check.not_none(run.job_code_origin),
-            run_id=run.run_id,
-            instance_ref=self._instance.get_ref(),
-            set_exit_code_on_failure=self._config["fail_pod_on_run_failure"],
-        ).get_command_args()
+        args = self._worker_args(ResumeRunArgs, run)
         self._launch(run, self.render_run(run, args=args, resume_attempt=context.resume_attempt_number or 0))
 
     def _launch(self, run: DagsterRun, rendered: RenderedRun) -> None:

@@ -9,10 +9,11 @@ period, since real clusters recover from some of them (registry blips, autoscali
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from dagster_ext.k8s.status import pods as facts
 from dagster_ext.k8s.status.pods import JsonDict
@@ -46,6 +47,18 @@ class DiagnosisSettings:
     unschedulable_grace_s: float = 60.0
     container_config_grace_s: float = 10.0
     failed_create_grace_s: float = 0.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DiagnosisSettings:
+        """From the `failure_grace_seconds` key shared by the launcher and executor configs."""
+        grace = config.get("failure_grace_seconds") or {}
+        defaults = cls()
+        return cls(
+            image_pull_grace_s=float(grace.get("image_pull", defaults.image_pull_grace_s)),
+            unschedulable_grace_s=float(grace.get("unschedulable", defaults.unschedulable_grace_s)),
+            container_config_grace_s=float(grace.get("container_config", defaults.container_config_grace_s)),
+            failed_create_grace_s=float(grace.get("failed_create", defaults.failed_create_grace_s)),
+        )
 
 
 @dataclass(frozen=True)

@@ -155,3 +155,10 @@ def test_pending_and_running() -> None:
         K8sJobState.PENDING
     )
     assert run(job(), [pod()]).state is K8sJobState.RUNNING
+
+
+def test_settings_from_config_defaults_and_overrides() -> None:
+    assert DiagnosisSettings.from_config({}) == DiagnosisSettings()
+    settings = DiagnosisSettings.from_config({"failure_grace_seconds": {"image_pull": 0, "unschedulable": 5}})
+    assert settings.image_pull_grace_s == 0.0 and settings.unschedulable_grace_s == 5.0
+    assert settings.container_config_grace_s == DiagnosisSettings().container_config_grace_s
