@@ -18,6 +18,7 @@ from dagster_ext.k8s.spec.names import (
     run_k8s_job_name,
     step_k8s_job_name,
 )
+from dagster_ext.k8s.spec.owners import pod_identity_env
 from dagster_ext.k8s.spec.rendering import (
     DEFAULT_TTL_SECONDS,
     ContainerRun,
@@ -49,7 +50,9 @@ def render_run_k8s_job(
         merged,
         name=run_k8s_job_name(run_id, resume_attempt=resume_attempt),
         identity=JobIdentity(Component.RUN_WORKER, run_id, dagster_job, code_location=code_location),
-        run=ContainerRun(args=args, env=[{"name": RUN_JOB_NAME_ENV, "value": dagster_job}]),
+        run=ContainerRun(
+            args=args, env=[{"name": RUN_JOB_NAME_ENV, "value": dagster_job}, *pod_identity_env()]
+        ),
         image=image,
         ttl_seconds_after_finished=ttl_seconds_after_finished,
     )
@@ -66,7 +69,11 @@ def step_container_run(
     """`dagster api execute_step` with its serialized arguments in an env var (as dagster-k8s
     does) or on the command line; a payload too large for one argv string always goes to the env.
     """
-    env = [{"name": RUN_JOB_NAME_ENV, "value": dagster_job}, {"name": RUN_STEP_KEY_ENV, "value": step_key}]
+    env = [
+        {"name": RUN_JOB_NAME_ENV, "value": dagster_job},
+        {"name": RUN_STEP_KEY_ENV, "value": step_key},
+        *pod_identity_env(),
+    ]
     args = [*entry_point, "api", "execute_step"]
     if args_in_env or len(compressed_step_args.encode("utf-8")) > MAX_ARG_BYTES:
         env.insert(0, {"name": COMPRESSED_STEP_ARGS_ENV, "value": compressed_step_args})

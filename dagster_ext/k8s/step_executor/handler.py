@@ -23,6 +23,7 @@ from dagster._core.executor.step_delegating.step_handler.base import (
 
 from dagster_ext.k8s.client import K8sGateway
 from dagster_ext.k8s.spec import RenderedK8sJob, step_k8s_job_name
+from dagster_ext.k8s.spec.owners import pod_owner_reference
 from dagster_ext.k8s.status import DiagnosisSettings, FailureReason, K8sJobState
 from dagster_ext.k8s.step_executor.launching import CreatePool
 from dagster_ext.k8s.step_pods import (
@@ -87,14 +88,18 @@ class K8sStepHandler(StepHandler):
         return default_step_namespace(ctx.instance.run_launcher, self._config)
 
     def _owner_reference(self, namespace: str) -> dict[str, Any] | None:
-        """The run pod, when we run inside one in the same namespace (owner refs are namespaced)."""
+        """The run pod, when we run inside one in the same namespace (owner refs are namespaced).
+
+        Our launcher's run pods know their own UID (downward API); a run pod started by another
+        launcher costs one `GET pod` by `HOSTNAME`, once per run worker.
+        """
         if not self._config.get("enable_owner_references", True):
             return None
         if self._owner is False:
-            self._owner = None
-            hostname = os.environ.get("HOSTNAME")
+            self._owner = pod_owner_reference(self._environ, namespace=namespace)
+            hostname = self._environ.get("HOSTNAME")
             pod_namespace = SA_NAMESPACE_FILE.read_text().strip() if SA_NAMESPACE_FILE.exists() else None
-            if hostname and pod_namespace == namespace:
+            if self._owner is None and hostname and pod_namespace == namespace:
                 pod = self._gateway.read_pod(namespace=namespace, name=hostname)
                 if pod:
                     meta = pod["metadata"]

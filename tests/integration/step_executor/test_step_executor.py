@@ -70,6 +70,11 @@ def test_process_numbers_ops_one_k8s_job_per_step(
     jobs = wait_all_complete(k8s_cluster, k8s_namespace, run_id, 6)
     assert all(j.metadata.name.startswith("dagster-step-") for j in jobs)
     assert_inherited_seed_spec(step_pods(k8s_cluster, k8s_namespace, run_id))
+    # Owned by the run pod (its UID from the downward API), so deleting the run cascades.
+    run_selector = f"dagster/run-id={run_id},app.kubernetes.io/component=run_worker"
+    run_pods = k8s_cluster.core_v1.list_namespaced_pod(k8s_namespace, label_selector=run_selector).items
+    owners = {(o.kind, o.name, o.uid) for j in jobs for o in (j.metadata.owner_references or [])}
+    assert owners == {("Pod", p.metadata.name, p.metadata.uid) for p in run_pods[:1]}, owners
 
 
 def test_process_numbers_assets_inherit_job_tag_node_selector(

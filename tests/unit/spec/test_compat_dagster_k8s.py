@@ -37,6 +37,7 @@ from dagster_ext.k8s.spec import (
 )
 from dagster_ext.k8s.spec.config import JOB_SECTIONS
 from dagster_ext.k8s.spec.merging import NAMED_LISTS
+from dagster_ext.k8s.spec.owners import pod_identity_env
 from dagster_ext.k8s.spec.schema import convert_keys
 
 from .k8s_strategies import any_configs  # type: ignore[import-not-found]
@@ -252,6 +253,11 @@ def normalised_manifest(manifest: Mapping[str, Any]) -> Any:
     return clean(manifest)
 
 
+def snake_case_env(env: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """dagster-k8s builds env entries from kubernetes client models, which want snake_case keys."""
+    return list(convert_keys(env, "list[V1EnvVar]", style="snake"))
+
+
 def test_run_worker_manifest_equals_dagster_k8s() -> None:
     tags = {TAG: json.dumps({"container_config": {"resources": {"requests": {"cpu": "500m"}}}})}
     run_config = dagster_k8s_launcher_context(LAUNCHER).merge(
@@ -267,7 +273,8 @@ def test_run_worker_manifest_equals_dagster_k8s() -> None:
         component="run_worker",
         user_defined_k8s_config=run_config.run_k8s_config,
         labels={"dagster/job": "process_numbers", "dagster/run-id": RUN_ID},
-        env_vars=[{"name": "DAGSTER_RUN_JOB_NAME", "value": "process_numbers"}],
+        # deliberate difference: our pods also learn their own name/namespace/UID (docs/compat.md)
+        env_vars=[{"name": "DAGSTER_RUN_JOB_NAME", "value": "process_numbers"}, *snake_case_env(pod_identity_env())],
     )
     reference = ApiClient().sanitize_for_serialization(reference_job)
     del reference["spec"]["template"]["metadata"]["name"]  # ignored by the Job controller; we omit it
