@@ -1,0 +1,126 @@
+"""Pure figures of one Celery bench run, from its Dagster event log.
+
+A step's span is its first `STEP_START` to its `STEP_SUCCESS`, both written by the process that ran
+the step, on the same host clock as every other event. Every executor here runs steps the same way
+(Dagster's `execute_plan_iterator` inside the worker), so the spans mean the same for all of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench.measures import Event, makespan_s
+
+# The run worker's event for "this step was handed to the queue": ours writes STEP_WORKER_STARTING,
+# dagster-celery an engine event with this message prefix.
+QUEUED_MESSAGE_PREFIX = "Submitting celery task"
+
+
+@dataclass(frozen=True)
+class StepSpan:
+    step_key: str
+    start: float
+    end: float
+
+
+def step_spans(events: Sequence[Event]) -> dict[str, StepSpan]:
+    """Steps that succeeded: first STEP_START (a re-dispatched step has two) -> STEP_SUCCESS."""
+    starts: dict[str, float] = {}
+    ends: dict[str, float] = {}
+    for event in events:
+        if event.step_key is None:
+            continue
+        if event.type == "STEP_START":
+            starts.setdefault(event.step_key, event.timestamp)
+        elif event.type == "STEP_SUCCESS":
+            ends[event.step_key] = event.timestamp
+    return {key: StepSpan(key, starts[key], ends[key]) for key in ends if key in starts}
+
+
+def queued_at(events: Sequence[Event]) -> dict[str, float]:
+    """When the run worker handed each step to the queue (its first launch event)."""
+    found: dict[str, float] = {}
+    for event in events:
+        if event.step_key is None:
+            continue
+        if event.type == "STEP_WORKER_STARTING" or (
+            event.type == "ENGINE_EVENT" and event.message.startswith(QUEUED_MESSAGE_PREFIX)
+        ):
+            found.setdefault(event.step_key, event.timestamp)
+    return found
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def peak_concurrency(spans: Sequence[StepSpan]) -> int:
+    """Most steps between their start and end at one moment (an end sorts before a start at the same t)."""
+    edges = sorted([(s.start, 1) for s in spans] + [(s.end, -1) for s in spans])
+    current = peak = 0
+    for _, delta in edges:
+        current += delta
+        peak = max(peak, current)
+    return peak
+
+
+def chain_figures(events: Sequence[Event], order: Sequence[str]) -> dict[str, Any]:
+    """A serial chain: per-step latency two ways, and what a step costs inside and between steps.
+
+    - `per_step_s`: run makespan (RUN_START -> RUN_SUCCESS) / steps.
+    - `handoff_median_s`: upstream STEP_SUCCESS -> next STEP_START, the executor's own latency.
+    - `cycle_median_s`: STEP_SUCCESS -> next STEP_SUCCESS, what one more warm step adds to the run.
+    - `body_median_s`: STEP_START -> STEP_SUCCESS of a no-op step (Dagster's step machinery).
+    - `queued_to_start_median_s`: the run worker's queue event -> STEP_START (broker + worker).
+    """
+    spans = step_spans(events)
+    queued = queued_at(events)
+    done = [spans[key] for key in order if key in spans]
+    pairs = list(itertools.pairwise(done))
+    makespan = makespan_s(events)
+    return {
+        "steps": len(done),
+        "makespan_s": makespan,
+        "per_step_s": makespan / len(order) if makespan is not None and len(done) == len(order) else None,
+        "handoff_median_s": _median([b.start - a.end for a, b in pairs]),
+        "handoff_max_s": max((b.start - a.end for a, b in pairs), default=None),
+        "cycle_median_s": _median([b.end - a.end for a, b in pairs]),
+        "body_median_s": _median([s.end - s.start for s in done]),
+        "ready_to_queued_median_s": _median(
+            [queued[b.step_key] - a.end for a, b in pairs if b.step_key in queued]
+        ),
+        "queued_to_start_median_s": _median(
+            [s.start - queued[s.step_key] for s in done if s.step_key in queued]
+        ),
+    }
+
+
+def fan_out_figures(events: Sequence[Event], *, expected_steps: int, slots: int) -> dict[str, Any]:
+    """Many ready steps for few slots: throughput, the cap, and how busy the slots were.
+
+    - `window_s`: first STEP_START -> last STEP_SUCCESS.
+    - `throughput_steps_per_s`: succeeded steps / window.
+    - `peak_concurrency`: most steps executing at once (must be <= slots).
+    - `utilisation`: sum of step spans / (slots x window).
+    """
+    spans = list(step_spans(events).values())
+    if not spans:
+        return {"steps": 0, "expected_steps": expected_steps}
+    window = max(s.end for s in spans) - min(s.start for s in spans)
+    busy = sum(s.end - s.start for s in spans)
+    return {
+        "steps": len(spans),
+        "expected_steps": expected_steps,
+        "slots": slots,
+        "makespan_s": makespan_s(events),
+        "window_s": window,
+        "throughput_steps_per_s": len(spans) / window if window > 0 else None,
+        "peak_concurrency": peak_concurrency(spans),
+        "busy_step_s": busy,
+        "utilisation": busy / (slots * window) if window > 0 else None,
+        "body_median_s": _median([s.end - s.start for s in spans]),
+    }
