@@ -13,6 +13,7 @@ from dagster_ext.k8s.client import creating, deleting, reading
 from dagster_ext.k8s.client._raw import JsonDict
 from dagster_ext.k8s.client.connecting import ConnectionSettings, LazyApiClient
 from dagster_ext.k8s.client.deleting import Propagation
+from dagster_ext.k8s.client.log_streaming import PodLogStream
 from dagster_ext.k8s.client.retrying import DEFAULT_RETRY, RetryPolicy
 from dagster_ext.k8s.client.watching import Resource, ResourceWatch, WatchSettings
 
@@ -101,6 +102,19 @@ class K8sGateway:
             pod=pod,
             container=container,
             tail_lines=tail_lines,
+            **self._common(),
+        )
+
+    def follow_pod_log(
+        self, *, namespace: str, pod: str, container: str = "dagster", since_time: str | None = None
+    ) -> PodLogStream:
+        """A stream of the container's log lines as they are written; opened when iterated."""
+        return PodLogStream(
+            self.api_client,
+            namespace=namespace,
+            pod=pod,
+            container=container,
+            since_time=since_time,
             **self._common(),
         )
 

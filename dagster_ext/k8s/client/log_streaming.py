@@ -1,0 +1,127 @@
+"""Follow a container's log while it runs (`GET pods/{name}/log?follow=true&timestamps=true`).
+
+`read_pod_log_tail` in `reading` answers "what were the last lines" after the fact; this module
+streams lines as the container writes them, so `execute_k8s_job` can show them in Dagster while
+the pod runs. The stream can be closed from another thread (a terminated run must not wait for
+the next log line), and every line carries the kubelet's timestamp so a caller that reconnects
+after a broken connection can resume with `since_time` and drop lines it already has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from dagster_ext.k8s.client._raw import core_api
+from dagster_ext.k8s.client.errors import translate
+from dagster_ext.k8s.client.retrying import DEFAULT_RETRY, RetryPolicy, call_with_retries
+
+# Connect timeout only: a quiet container may print nothing for hours, which is not a failure.
+CONNECT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a container's log; `timestamp` is the kubelet's RFC 3339 (nanosecond) time."""
+
+    timestamp: str
+    text: str
+
+
+def parse_log_line(raw: str) -> LogLine:
+    """`<RFC3339Nano> <text>` as sent with `timestamps=true`; a line without one keeps ''."""
+    head, sep, rest = raw.partition(" ")
+    if sep and head[:4].isdigit() and "T" in head:
+        return LogLine(head, rest)
+    return LogLine("", raw)
+
+
+def split_lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """Decode a byte stream into lines; a last line without a newline is still yielded."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer.extend(chunk)
+        while (end := buffer.find(b"\n")) != -1:
+            yield buffer[:end].decode("utf-8", errors="replace").rstrip("\r")
+            del buffer[: end + 1]
+    if buffer:
+        yield buffer.decode("utf-8", errors="replace")
+
+
+class PodLogStream:
+    """Lines of one container's log, from `since_time` (or the start) until the container ends.
+
+    Opening raises `K8sBadRequest` (400) while the container is still waiting to start, and
+    `K8sNotFound` when the pod is gone; both are the caller's cue to try again later or stop.
+    """
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        namespace: str,
+        pod: str,
+        container: str = "dagster",
+        since_time: str | None = None,
+        policy: RetryPolicy = DEFAULT_RETRY,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self._core = core_api(api_client)
+        self._namespace = namespace
+        self._pod = pod
+        self._container = container
+        self._since_time = since_time
+        self._policy = policy
+        self._sleep = sleep
+        self._response: Any = None
+        self._closed = False
+        self.description = f"log of {namespace}/{pod}/{container}"
+
+    def _open(self) -> Any:
+        params: dict[str, Any] = {"container": self._container, "follow": True, "timestamps": True}
+        if self._since_time:
+            params["since_time"] = self._since_time
+        kwargs = {"sleep": self._sleep} if self._sleep is not None else {}
+        return call_with_retries(
+            lambda _attempt: self._core.read_namespaced_pod_log(
+                self._pod,
+                self._namespace,
+                _preload_content=False,
+                _request_timeout=(CONNECT_TIMEOUT_S, None),
+                **params,
+            ),
+            operation=f"follow {self.description}",
+            policy=self._policy,
+            **kwargs,
+        )
+
+    def __iter__(self) -> Iterator[LogLine]:
+        if self._closed:
+            return
+        response = self._response = self._open()
+        try:
+            for raw in split_lines(response.stream(amt=None, decode_content=False)):
+                if self._closed:
+                    return
+                yield parse_log_line(raw)
+        except Exception as err:
+            if self._closed:  # our own close() woke the read: a normal end
+                return
+            raise translate(err, operation=f"follow {self.description}") from err
+        finally:
+            self._response = None
+            with contextlib.suppress(Exception):
+                response.release_conn()
+
+    def close(self) -> None:
+        """Stop from any thread: a read blocked waiting for the next line returns at once
+        (shutting the socket down, as `ResourceWatch.stop` does; closing would wait on the
+        reader's buffer lock)."""
+        self._closed = True
+        sock = getattr(getattr(self._response, "connection", None), "sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)

@@ -1,0 +1,147 @@
+"""Follow the logs of a K8s Job's pods while they run, into one queue the op's thread drains.
+
+One reader thread per pod (a Job with retries or parallelism has several), each holding a
+`follow=true` log request, so lines reach Dagster as the container writes them rather than once
+at the end. A broken connection is resumed from the last line's timestamp (lines already passed
+on are dropped); the request also ends when the container ends, which is the normal exit. The
+last `tail_lines` lines of each pod are kept for failure messages, so no extra log read is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from dagster_ext.errors import DagsterExtError
+from dagster_ext.k8s.client import K8sGateway, K8sNotFound
+from dagster_ext.k8s.client.errors import K8sBadRequest
+from dagster_ext.k8s.client.log_streaming import PodLogStream
+
+log = logging.getLogger(__name__)
+
+# Pauses before reopening a stream: while the container is still being created (400) or after a
+# broken connection; the last value repeats. Waiting is interruptible by `stop()`.
+REOPEN_BACKOFF_S: Final = (0.2, 0.5, 1.0, 2.0)
+MAX_BROKEN_STREAMS: Final = 5
+
+
+@dataclass(frozen=True)
+class PodLine:
+    pod: str
+    text: str
+
+
+def timestamp_key(timestamp: str) -> tuple[str, int]:
+    """Order RFC 3339 timestamps whose fractions Go trims (`.1Z` after `.09Z`)."""
+    head, _, rest = timestamp.partition(".")
+    digits = "".join(ch for ch in rest if ch.isdigit())
+    return (head.rstrip("Z"), int((digits + "0" * 9)[:9]) if digits else 0)
+
+
+class LogPump:
+    """Start `follow(pod)` for each pod whose container has started; read lines from `lines`."""
+
+    def __init__(
+        self,
+        gateway: K8sGateway,
+        *,
+        namespace: str,
+        container: str,
+        is_running: Callable[[str], bool],
+        tail_lines: int = 25,
+    ) -> None:
+        self._gateway = gateway
+        self._namespace = namespace
+        self._container = container
+        self._is_running = is_running
+        self._tail_lines = tail_lines
+        self.lines: queue.Queue[PodLine] = queue.Queue()
+        self._threads: dict[str, threading.Thread] = {}
+        self._streams: dict[str, PodLogStream] = {}
+        self._tails: dict[str, deque[str]] = {}
+        self._last: dict[str, str] = {}  # pod -> timestamp of the last line passed on (reader thread only)
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+
+    def follow(self, pod: str) -> None:
+        """Start following `pod` (once; later calls for the same pod do nothing)."""
+        with self._lock:
+            if pod in self._threads or self._stopped.is_set():
+                return
+            self._tails[pod] = deque(maxlen=self._tail_lines)
+            thread = threading.Thread(target=self._run, args=(pod,), name=f"k8s-log-{pod}", daemon=True)
+            self._threads[pod] = thread
+        thread.start()
+
+    def followed(self) -> list[str]:
+        with self._lock:
+            return list(self._threads)
+
+    def tail(self, pod: str) -> str | None:
+        with self._lock:
+            lines = self._tails.get(pod)
+            return "\n".join(lines) if lines else None
+
+    def wait_finished(self, timeout_s: float) -> bool:
+        """Wait for every reader to reach the end of its container's log."""
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(timeout_s)
+        return not any(thread.is_alive() for thread in threads)
+
+    def stop(self) -> None:
+        """Close every stream now (from any thread); readers exit without reconnecting."""
+        self._stopped.set()
+        with self._lock:
+            streams = list(self._streams.values())
+        for stream in streams:
+            stream.close()
+
+    def _run(self, pod: str) -> None:
+        broken = waits = 0
+        while not self._stopped.is_set():
+            stream = self._gateway.follow_pod_log(
+                namespace=self._namespace,
+                pod=pod,
+                container=self._container,
+                since_time=self._last.get(pod) or None,
+            )
+            with self._lock:
+                self._streams[pod] = stream
+            try:
+                self._copy(pod, stream)
+            except K8sBadRequest:  # container not started yet (or no log to follow)
+                waits += 1
+            except K8sNotFound:
+                return
+            except DagsterExtError as err:
+                broken += 1
+                if broken > MAX_BROKEN_STREAMS:
+                    self.lines.put(PodLine(pod, f"[dagster-ext] stopped following the log: {err}"))
+                    return
+                log.info("log stream of %s broke (%s); resuming", pod, err)
+            else:
+                if not self._is_running(pod):
+                    return  # the container ended: its whole log was read
+            step = min(max(waits + broken, 1), len(REOPEN_BACKOFF_S))
+            self._stopped.wait(REOPEN_BACKOFF_S[step - 1])
+
+    def _copy(self, pod: str, stream: PodLogStream) -> None:
+        """Pass new lines on, remembering the last one's timestamp as it goes: a stream that
+        breaks mid-way resumes from there (`since_time` is inclusive, so older lines are dropped)."""
+        resumed_after = self._last.get(pod)
+        after = timestamp_key(resumed_after) if resumed_after else None
+        for line in stream:
+            if after is not None and line.timestamp and timestamp_key(line.timestamp) <= after:
+                continue
+            if line.timestamp:
+                self._last[pod] = line.timestamp
+            with self._lock:
+                self._tails[pod].append(line.text)
+            self.lines.put(PodLine(pod, line.text))

@@ -1,0 +1,99 @@
+"""Run a Dagster job holding a `k8s_job_op` in process against the test cluster, and read back
+what it did: the run's events (where streamed log lines land) and the external K8s Jobs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagster import DagsterInstance, JobDefinition, instance_for_test
+
+from dagster_ext.testing.deployment import default_launcher_config
+
+EXTERNAL = "app.kubernetes.io/component=k8s_job"
+
+
+def launcher_instance_overrides(namespace: str, kubeconfig: Path, home: Path) -> dict[str, Any]:
+    """Our K8s run launcher in the instance, so the launcher layer (node selector, resources)
+    reaches the external K8s Job even though the run itself executes in process."""
+    config = default_launcher_config(namespace=namespace, kubeconfig_path=str(kubeconfig), home=home)
+    return {"run_launcher": {"module": "dagster_ext.k8s", "class": "K8sRunLauncher", "config": config}}
+
+
+@contextmanager
+def dagster_instance(namespace: str, kubeconfig: Path, home: Path) -> Iterator[DagsterInstance]:
+    with instance_for_test(overrides=launcher_instance_overrides(namespace, kubeconfig, home)) as instance:
+        yield instance
+
+
+def op_config(kubeconfig: Path, **keys: Any) -> dict[str, Any]:
+    """A `k8s_job_op` config that reaches the test cluster from this process."""
+    return {"load_incluster_config": False, "kubeconfig_file": str(kubeconfig), "image": "busybox", **keys}
+
+
+@dataclass
+class BackgroundRun:
+    """`execute_in_process` on a thread, so the test can watch the run while the op waits."""
+
+    thread: threading.Thread
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+    def join(self, timeout_s: float) -> Any:
+        self.thread.join(timeout_s)
+        assert not self.thread.is_alive(), f"the run did not end within {timeout_s:.0f}s"
+        if "error" in self.outcome:
+            raise self.outcome["error"]
+        return self.outcome["result"]
+
+
+def run_in_background(
+    dagster_job: JobDefinition, instance: DagsterInstance, run_config: Mapping[str, Any]
+) -> BackgroundRun:
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = dagster_job.execute_in_process(
+                run_config=dict(run_config), instance=instance, raise_on_error=False
+            )
+        except BaseException as err:
+            outcome["error"] = err
+
+    thread = threading.Thread(target=target, name="in-process-run", daemon=True)
+    run = BackgroundRun(thread, outcome)
+    thread.start()
+    return run
+
+
+def log_messages(instance: DagsterInstance) -> list[str]:
+    """User log messages (`context.log`) of the instance's only run, in order."""
+    runs = instance.get_runs(limit=1)
+    if not runs:
+        return []
+    return [record.user_message for record in instance.all_logs(runs[0].run_id) if record.user_message]
+
+
+def step_failure_text(result: Any) -> str:
+    """The failure message of the failed step, with every cause (our error is a cause of
+    Dagster's user-code error)."""
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            parts = []
+            while error is not None:
+                parts.append(error.message)
+                error = error.cause
+            return "\n".join(parts)
+    raise AssertionError("no STEP_FAILURE event")
+
+
+def external_k8s_jobs(k8s_cluster: Any, namespace: str) -> list[Any]:
+    return list(k8s_cluster.batch_v1.list_namespaced_job(namespace, label_selector=EXTERNAL).items)
+
+
+def external_pods(k8s_cluster: Any, namespace: str) -> list[Any]:
+    return list(k8s_cluster.core_v1.list_namespaced_pod(namespace, label_selector=EXTERNAL).items)
