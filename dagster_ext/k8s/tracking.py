@@ -1,9 +1,18 @@
 """`K8sJobTracker`: an in-memory mirror of a set of K8s Jobs, their pods and FailedCreate Events.
 
-Three watches (Jobs, pods, Job FailedCreate Events) per label selector replace dagster-k8s's one
-GET per running step every 20 s: status questions are answered from memory, and waiters wake the
-moment a watch event arrives. Used by the step executor (one tracker per run), the Celery K8s-Job
-mode and `execute_k8s_job`.
+Watches per label selector replace dagster-k8s's one GET per running step every 20 s: status
+questions are answered from memory, and waiters wake the moment a watch event arrives. Used by
+the step executor (one tracker per run), the Celery K8s-Job mode and `execute_k8s_job`.
+
+Two ways to follow pods:
+
+- `pods="watch"`: three list+watches (Jobs, pods, Job FailedCreate Events) from the start; for
+  callers that need pod details all along (log streaming, waiting on one K8s Job).
+- `pods="on_demand"`: one watch on the Jobs only, which is all a healthy step needs. Pod details
+  are fetched when a Job's status says a pod failed (one pod list for that Job), and the pod and
+  Event watches start only when a Job has had no ready pod for `escalate_after_s` (image pull,
+  unschedulable, FailedCreate, config errors). A run of healthy steps then costs one request plus
+  one create per step.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Literal
 
 from dagster_ext.k8s.client import K8sGateway, ResourceWatch, WatchEvent
 from dagster_ext.k8s.status import Diagnosis, DiagnosisSettings, diagnose
@@ -22,6 +32,8 @@ from dagster_ext.k8s.status.pods import JsonDict
 log = logging.getLogger(__name__)
 
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+PodsMode = Literal["watch", "on_demand"]
+ESCALATE_AFTER_S = 10.0
 
 
 def _name(obj: JsonDict) -> str:
@@ -34,6 +46,29 @@ def _job_of_pod(pod: JsonDict) -> str | None:
         if key in labels:
             return str(labels[key])
     return None
+
+
+def _condition_true(k8s_job: JsonDict, kind: str) -> bool:
+    conditions = (k8s_job.get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
+
+
+def _finished(k8s_job: JsonDict) -> bool:
+    return _condition_true(k8s_job, "Complete") or _condition_true(k8s_job, "Failed")
+
+
+def _failure_mark(k8s_job: JsonDict) -> tuple[int, int, bool, bool] | None:
+    """What the Job's status says about failed pods (None: nothing failed). A change of this
+    value is when pod details are worth one request."""
+    status = k8s_job.get("status") or {}
+    uncounted = len((status.get("uncountedTerminatedPods") or {}).get("failed") or ())
+    mark = (
+        int(status.get("failed") or 0),
+        uncounted,
+        _condition_true(k8s_job, "FailureTarget"),
+        _condition_true(k8s_job, "Failed"),
+    )
+    return mark if any(mark) else None
 
 
 @dataclass
@@ -56,52 +91,61 @@ class K8sJobTracker:
         namespace: str,
         label_selector: str,
         diagnosis: DiagnosisSettings | None = None,
+        pods: PodsMode = "watch",
+        escalate_after_s: float = ESCALATE_AFTER_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.namespace = namespace
         self.label_selector = label_selector
         self._gateway = gateway
         self._diagnosis = diagnosis or DiagnosisSettings()
+        self._pods_mode = pods
+        self._escalate_after_s = escalate_after_s
+        self._clock = clock
         self._cache = _Cache()
         self._changed = threading.Condition()
         self._watches: list[ResourceWatch] = []
         self._threads: list[threading.Thread] = []
         self._errors: list[BaseException] = []
+        self._watching_pods = False
+        self._unready_since: dict[str, float] = {}  # K8s Job -> when it was first seen without a ready pod
+        self._fetched: dict[str, tuple[int, int, bool, bool]] = {}  # K8s Job -> failure mark of its pod list
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> K8sJobTracker:
-        specs: list[tuple[str, ResourceWatch]] = [
-            (
-                "jobs",
-                self._gateway.watch(
-                    resource="jobs", namespace=self.namespace, label_selector=self.label_selector
-                ),
-            ),
-            (
-                "pods",
-                self._gateway.watch(
-                    resource="pods", namespace=self.namespace, label_selector=self.label_selector
-                ),
-            ),
-            (
-                "events",
-                self._gateway.watch(
-                    resource="events",
-                    namespace=self.namespace,
-                    field_selector="involvedObject.kind=Job,reason=FailedCreate",
-                ),
-            ),
-        ]
-        for kind, watch in specs:
-            self._watches.append(watch)
-            thread = threading.Thread(
-                target=self._consume,
-                args=(kind, watch),
-                name=f"k8s-watch-{kind}-{self.namespace}",
-                daemon=True,
-            )
-            self._threads.append(thread)
-            thread.start()
+        on_demand = self._pods_mode == "on_demand"
+        # A new selection (a new run) starts empty: skip the first list when pods come on demand.
+        self._start_watch("jobs", label_selector=self.label_selector, initial_list=not on_demand)
+        if not on_demand:
+            self._start_pod_watches()
         return self
+
+    def _start_pod_watches(self) -> None:
+        self._watching_pods = True
+        self._start_watch("pods", label_selector=self.label_selector)
+        self._start_watch("events", field_selector="involvedObject.kind=Job,reason=FailedCreate")
+
+    def _start_watch(
+        self,
+        kind: str,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        initial_list: bool = True,
+    ) -> None:
+        watch = self._gateway.watch(
+            resource=kind,  # type: ignore[arg-type]
+            namespace=self.namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            initial_list=initial_list,
+        )
+        self._watches.append(watch)
+        thread = threading.Thread(
+            target=self._consume, args=(kind, watch), name=f"k8s-watch-{kind}-{self.namespace}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
 
     def stop(self, *, join_timeout_s: float = 5.0) -> None:
         for watch in self._watches:
@@ -112,7 +156,11 @@ class K8sJobTracker:
             self._changed.notify_all()
 
     def wait_synced(self, timeout_s: float = 30.0) -> bool:
-        """Block until every watch delivered its first list (so absence means absence)."""
+        """Block until every watch delivered its first list (so absence means absence).
+
+        Only meaningful with `pods="watch"`; an on-demand tracker does not list first."""
+        if self._pods_mode == "on_demand":
+            return True
         return self.wait_until(lambda: len(self._cache.synced) == 3, timeout_s=timeout_s)
 
     # -- consuming ---------------------------------------------------------------------------
@@ -140,7 +188,20 @@ class K8sJobTracker:
                     store[_name(event.object)] = event.object
             if kind == "jobs":
                 self._cache.seen_jobs.update(store)
+                self._note_readiness(event)
             self._changed.notify_all()
+
+    def _note_readiness(self, event: WatchEvent) -> None:
+        objects = event.objects if event.type == "SYNC" else (event.object,)
+        for obj in objects:
+            if obj is None:
+                continue
+            name = _name(obj)
+            ready = int((obj.get("status") or {}).get("ready") or 0)
+            if event.type == "DELETED" or ready > 0 or _finished(obj):
+                self._unready_since.pop(name, None)
+            else:
+                self._unready_since.setdefault(name, self._clock())
 
     # -- querying ----------------------------------------------------------------------------
     @property
@@ -180,6 +241,36 @@ class K8sJobTracker:
             settings=self._diagnosis,
             log_tail=log_tail,
         )
+
+    def observe(self, name: str) -> Diagnosis:
+        """`diagnose`, after fetching what an on-demand tracker lacks to answer: the pods of a
+        Job whose status reports a failed pod, or (once per tracker) pod and Event watches when a
+        Job has had no ready pod for `escalate_after_s`."""
+        if self._pods_mode == "on_demand" and not self._watching_pods:
+            with self._changed:
+                k8s_job = self._cache.jobs.get(name)
+                unready_for = self._clock() - self._unready_since.get(name, self._clock())
+            mark = _failure_mark(k8s_job) if k8s_job is not None else None
+            if mark is not None and self._fetched.get(name) != mark:
+                self._fetch_pods_of(name, mark)
+            elif mark is None and unready_for >= self._escalate_after_s:
+                log.info(
+                    "K8s Job %s/%s has had no ready pod for %.0f s: watching pods and Events",
+                    self.namespace,
+                    name,
+                    unready_for,
+                )
+                self._start_pod_watches()
+                self.wait_until(lambda: {"pods", "events"} <= self._cache.synced, timeout_s=10.0)
+        return self.diagnose(name)
+
+    def _fetch_pods_of(self, name: str, mark: tuple[int, int, bool, bool]) -> None:
+        pods = self._gateway.list_pods(namespace=self.namespace, label_selector=f"job-name={name}")
+        with self._changed:
+            for stale in [key for key, pod in self._cache.pods.items() if _job_of_pod(pod) == name]:
+                del self._cache.pods[stale]
+            self._cache.pods.update({_name(pod): pod for pod in pods})
+            self._fetched[name] = mark
 
     def wait_until(self, predicate: Callable[[], bool], *, timeout_s: float | None = None) -> bool:
         """Wait for `predicate` (re-evaluated on every watch event; at least every second)."""

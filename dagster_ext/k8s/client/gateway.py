@@ -126,6 +126,7 @@ class K8sGateway:
         label_selector: str | None = None,
         field_selector: str | None = None,
         settings: WatchSettings | None = None,
+        initial_list: bool = True,
     ) -> ResourceWatch:
         return ResourceWatch(
             self.api_client,
@@ -135,4 +136,5 @@ class K8sGateway:
             field_selector=field_selector,
             settings=settings,
             sleep=self._sleep,
+            initial_list=initial_list,
         )

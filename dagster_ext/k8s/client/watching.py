@@ -2,13 +2,18 @@
 
 Layers, as in kopf: an outer loop reconnects with backoff; each pass lists (yielding a `SYNC`
 snapshot the consumer replaces its cache with) and then watches from the list's resourceVersion
-with bookmarks and a server-side timeout; a 410 Gone forces a fresh list. Sleep and the stop
-signal are injectable so tests can drive every branch without real waiting.
+with bookmarks and a server-side timeout; a 410 Gone forces a fresh list. Sleep, randomness and
+the stop signal are injectable so tests can drive every branch without real waiting.
+
+A consumer that knows its selection starts empty (a new run's step K8s Jobs) can skip the first
+list (`initial_list=False`): a watch without a resourceVersion starts at the newest state and
+reports whatever exists as ADDED, one request instead of two. Later gaps still list.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -25,11 +30,12 @@ EventType = Literal["SYNC", "ADDED", "MODIFIED", "DELETED"]
 
 @dataclass(frozen=True)
 class WatchSettings:
-    # Server ends each watch after this long; we then re-watch from the last resourceVersion.
-    server_timeout_s: int = 120
-    # Client read timeout: longer than the server timeout and the ~60 s bookmark interval, so a
-    # silently dead connection is noticed without cutting healthy quiet watches.
-    inactivity_timeout_s: float = 150.0
+    # Server ends each watch after a random time in [server_timeout_s, 2 x server_timeout_s] (as
+    # client-go does: spreads reconnects); we then re-watch from the last resourceVersion.
+    server_timeout_s: int = 300
+    # Client read timeout: longer than the longest server timeout, so a silently dead connection
+    # is noticed without cutting healthy quiet watches.
+    inactivity_timeout_s: float = 630.0
     # Pauses between reconnects after consecutive failures; the last value repeats forever.
     reconnect_backoff_s: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0)
     # Failures that are not transient (403, 404, 400) end the watch unless they stop repeating.
@@ -81,8 +87,12 @@ class ResourceWatch:
         field_selector: str | None = None,
         settings: WatchSettings | None = None,
         sleep: Callable[[float], None] | None = None,
+        initial_list: bool = True,
+        rng: random.Random | None = None,
     ) -> None:
         self._list = _list_function(api_client, resource)
+        self._initial_list = initial_list
+        self._rng = rng or random.Random()
         self._namespace = namespace
         self._selectors = {
             k: v for k, v in (("label_selector", label_selector), ("field_selector", field_selector)) if v
@@ -115,22 +125,25 @@ class ResourceWatch:
         version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
         return version, WatchEvent("SYNC", objects=tuple(listing.get("items") or ()))
 
-    def _stream(self, version: str) -> Iterator[tuple[str, WatchEvent | None]]:
+    def _stream(self, version: str | None) -> Iterator[tuple[str | None, WatchEvent | None]]:
         """One watch request, parsed line by line ourselves: the client's `Watch.stream` mangles
-        ERROR events when not deserialising, which would hide a 410 Gone."""
+        ERROR events when not deserialising, which would hide a 410 Gone. Without `version` the
+        server starts at its newest state and sends what exists as ADDED events."""
         import json
 
         from kubernetes.client.exceptions import ApiException
         from kubernetes.watch.watch import iter_resp_lines
 
+        since = {"resource_version": version} if version else {}
+        timeout_s = self._settings.server_timeout_s
         response = self._list(
             self._namespace,
             watch=True,
-            resource_version=version,
             allow_watch_bookmarks=True,
-            timeout_seconds=self._settings.server_timeout_s,
+            timeout_seconds=timeout_s + self._rng.randrange(timeout_s + 1),
             _request_timeout=self._settings.inactivity_timeout_s,
             _preload_content=False,
+            **since,
             **self._selectors,
         )
         self._response = response
@@ -144,7 +157,7 @@ class ResourceWatch:
                 if kind == "ERROR":
                     status = int(obj.get("code") or 500)
                     raise ApiException(status=status, reason=str(obj.get("message") or ""))
-                version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+                version = str((obj.get("metadata") or {}).get("resourceVersion") or "") or version
                 yield version, (WatchEvent(kind, obj) if kind in ("ADDED", "MODIFIED", "DELETED") else None)
                 if self._stopped.is_set():
                     return
@@ -155,10 +168,11 @@ class ResourceWatch:
 
     def __iter__(self) -> Iterator[WatchEvent]:
         version: str | None = None
+        must_list = self._initial_list
         failures = 0
         while not self._stopped.is_set():
             try:
-                if version is None:
+                if version is None and must_list:
                     version, snapshot = self._list_snapshot()
                     yield snapshot
                 for new_version, event in self._stream(version):
@@ -166,12 +180,14 @@ class ResourceWatch:
                     failures = 0
                     if event is not None:
                         yield event
+                # A watch that never learnt a version cannot resume without missing deletions.
+                must_list = True
             except Exception as raw:
                 if self._stopped.is_set():
                     return
                 err = translate(raw, operation=f"watch {self.description}")
                 if isinstance(err, K8sGone):
-                    version = None  # too old: list again
+                    version, must_list = None, True  # too old: list again
                     continue
                 failures += 1
                 if not self._settings.policy.should_retry(err) and (

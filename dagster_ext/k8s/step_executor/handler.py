@@ -2,7 +2,8 @@
 
 Layers (later wins): run launcher config → code location → job-level tags (switchable) → executor
 `step_k8s_config` → op/asset tags → `per_step_k8s_config[op]`. Creates run in a bounded pool;
-health is answered from one watch-backed tracker per run and namespace (no per-step GETs).
+health is answered from one watch-backed tracker per run and namespace (no per-step GETs); it
+watches only the Jobs until a step needs pod details (see `K8sJobTracker`, pods="on_demand").
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class K8sStepHandler(StepHandler):
                 namespace=namespace,
                 label_selector=run_label_selector(run_id),
                 diagnosis=self._diagnosis,
+                pods="on_demand",
             ).start()
             self._trackers[namespace] = tracker
         return tracker
@@ -158,7 +160,7 @@ class K8sStepHandler(StepHandler):
             if tracker.was_seen(name):
                 return CheckStepHealthResult.unhealthy(f"K8s Job {namespace}/{name} was deleted")
             return CheckStepHealthResult.healthy()  # created; the watch has not delivered it yet
-        found = tracker.diagnose(name)
+        found = tracker.observe(name)
         if not found.failed:
             self._failure_seen_at.pop(name, None)
             return CheckStepHealthResult.healthy()

@@ -55,11 +55,18 @@ class FakeApi:
         return item  # type: ignore[no-any-return]
 
 
-def make(monkeypatch: pytest.MonkeyPatch, script: list[Any]) -> tuple[ResourceWatch, FakeApi]:
+def make(
+    monkeypatch: pytest.MonkeyPatch, script: list[Any], *, initial_list: bool = True
+) -> tuple[ResourceWatch, FakeApi]:
     api = FakeApi(script)
     monkeypatch.setattr(watching, "_list_function", lambda _client, _resource: api)
     watch = ResourceWatch(
-        None, resource="pods", namespace="ns", settings=WatchSettings(), sleep=lambda _s: None
+        None,
+        resource="pods",
+        namespace="ns",
+        settings=WatchSettings(),
+        sleep=lambda _s: None,
+        initial_list=initial_list,
     )
     return watch, api
 
@@ -148,3 +155,44 @@ def test_stop_from_another_thread_ends_iteration(monkeypatch: pytest.MonkeyPatch
     thread.join(5)
     assert gate.is_set(), "stop() did not shut the socket down"
     assert not thread.is_alive() and seen == ["SYNC"]
+
+
+def test_without_initial_list_the_first_watch_has_no_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    watch, api = make(
+        monkeypatch,
+        [
+            lines({"type": "ADDED", "object": obj("a", "3")}),  # existing object, reported as ADDED
+            lines({"type": "MODIFIED", "object": obj("a", "4")}),
+        ],
+        initial_list=False,
+    )
+    events = take(watch, 2)
+    assert [e.type for e in events] == ["ADDED", "MODIFIED"]
+    assert "resource_version" not in api.calls[0] and api.calls[0]["watch"]
+    assert api.calls[1]["resource_version"] == "3"  # resumed, no list
+
+
+def test_without_initial_list_a_versionless_gap_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first watch ends before any event or bookmark: resuming "from nothing" could miss a
+    # deletion, so the next pass lists; after a 410 it lists too.
+    watch, api = make(
+        monkeypatch,
+        [lines(), listing("8", obj("a", "8")), ApiException(status=410, reason="Gone"), listing("9")],
+        initial_list=False,
+    )
+    events = take(watch, 2)
+    assert [e.type for e in events] == ["SYNC", "SYNC"]
+    assert [bool(c.get("watch")) for c in api.calls][:4] == [True, False, True, False]
+
+
+def test_server_timeouts_are_spread_between_one_and_two_times_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    watch, api = make(monkeypatch, [lines() for _ in range(30)])
+    for _ in range(30):
+        list(watch._stream("1"))
+    base = WatchSettings().server_timeout_s
+    timeouts = [call["timeout_seconds"] for call in api.calls]
+    assert base >= 300  # as client-go: few reconnects per run
+    assert all(base <= t <= 2 * base for t in timeouts) and len(set(timeouts)) > 1
+    assert WatchSettings().inactivity_timeout_s > 2 * base  # never cuts a healthy quiet watch
