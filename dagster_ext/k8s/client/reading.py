@@ -20,21 +20,26 @@ def _call(operation: str, fn: Callable[[], Any], policy: RetryPolicy, sleep: Sle
     return call_with_retries(lambda _attempt: fn(), operation=operation, policy=policy, **kwargs)
 
 
+def _read_or_none(
+    operation: str, fn: Callable[[], Any], policy: RetryPolicy, sleep: Sleep
+) -> JsonDict | None:
+    """One object by name; None when it does not exist."""
+    try:
+        return parse(_call(operation, fn, policy, sleep))
+    except K8sNotFound:
+        return None
+
+
 def read_k8s_job(
     api_client: Any, *, namespace: str, name: str, policy: RetryPolicy = DEFAULT_RETRY, sleep: Sleep = None
 ) -> JsonDict | None:
     batch = batch_api(api_client)
-    try:
-        return parse(
-            _call(
-                f"read K8s Job {namespace}/{name}",
-                lambda: batch.read_namespaced_job(name, namespace, _preload_content=False),
-                policy,
-                sleep,
-            )
-        )
-    except K8sNotFound:
-        return None
+    return _read_or_none(
+        f"read K8s Job {namespace}/{name}",
+        lambda: batch.read_namespaced_job(name, namespace, _preload_content=False),
+        policy,
+        sleep,
+    )
 
 
 def list_pods(
@@ -119,14 +124,9 @@ def read_pod(
     api_client: Any, *, namespace: str, name: str, policy: RetryPolicy = DEFAULT_RETRY, sleep: Sleep = None
 ) -> JsonDict | None:
     core = core_api(api_client)
-    try:
-        return parse(
-            _call(
-                f"read pod {namespace}/{name}",
-                lambda: core.read_namespaced_pod(name, namespace, _preload_content=False),
-                policy,
-                sleep,
-            )
-        )
-    except K8sNotFound:
-        return None
+    return _read_or_none(
+        f"read pod {namespace}/{name}",
+        lambda: core.read_namespaced_pod(name, namespace, _preload_content=False),
+        policy,
+        sleep,
+    )

@@ -97,3 +97,9 @@ def external_k8s_jobs(k8s_cluster: Any, namespace: str) -> list[Any]:
 
 def external_pods(k8s_cluster: Any, namespace: str) -> list[Any]:
     return list(k8s_cluster.core_v1.list_namespaced_pod(namespace, label_selector=EXTERNAL).items)
+
+
+def created_k8s_job_name(messages: list[str]) -> str:
+    """The name in the op's "Created K8s Job <namespace>/<name>; ..." message."""
+    (created,) = [m for m in messages if m.startswith("Created K8s Job ")]
+    return created.removeprefix("Created K8s Job ").split(";")[0].split("/")[1]

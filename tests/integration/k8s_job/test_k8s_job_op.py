@@ -18,6 +18,7 @@ from dagster_ext.k8s import k8s_job_op
 from dagster_ext.k8s.spec.owners import POD_NAME_ENV, POD_NAMESPACE_ENV, POD_UID_ENV
 from dagster_ext.testing.waiting import wait_until_gone
 from tests.integration.k8s_job.harness import (
+    created_k8s_job_name,
     dagster_instance,
     external_k8s_jobs,
     external_pods,
@@ -126,12 +127,12 @@ def test_failing_command_fails_the_op_with_exit_code_and_log_tail(
     assert "cannot open input.csv" in text, text  # the log tail, quoted
     assert "preparing" in messages  # streamed into the run's log too
     # delete_failed_k8s_jobs defaults to true, as in dagster-k8s
-    (name,) = {m.split("K8s Job ")[1].split(" ")[0] for m in messages if m.startswith("Created K8s Job")}
+    name = created_k8s_job_name(messages)
+    assert name.startswith("dagster-k8s-job-")
     wait_until_gone(
-        lambda: k8s_cluster.batch_v1.read_namespaced_job(name.split("/")[1], k8s_namespace),
-        timeout_s=60,
-        what=name,
+        lambda: k8s_cluster.batch_v1.read_namespaced_job(name, k8s_namespace), timeout_s=60, what=name
     )
+    assert external_k8s_jobs(k8s_cluster, k8s_namespace) == []
 
 
 def test_oom_fails_the_op_with_oomkilled_and_keeps_the_k8s_job_when_asked(
