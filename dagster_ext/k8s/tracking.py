@@ -57,18 +57,16 @@ def _finished(k8s_job: JsonDict) -> bool:
     return _condition_true(k8s_job, "Complete") or _condition_true(k8s_job, "Failed")
 
 
-def _failure_mark(k8s_job: JsonDict) -> tuple[int, int, bool, bool] | None:
-    """What the Job's status says about failed pods (None: nothing failed). A change of this
-    value is when pod details are worth one request."""
+def _failed_pods_reported(k8s_job: JsonDict) -> int | None:
+    """How many failed pods the Job's status reports (None: no failure at all). Pod details are
+    worth one request each time this number grows; the counted/uncounted hand-over and the
+    conditions that follow the same failure add nothing."""
     status = k8s_job.get("status") or {}
     uncounted = len((status.get("uncountedTerminatedPods") or {}).get("failed") or ())
-    mark = (
-        int(status.get("failed") or 0),
-        uncounted,
-        _condition_true(k8s_job, "FailureTarget"),
-        _condition_true(k8s_job, "Failed"),
-    )
-    return mark if any(mark) else None
+    total = int(status.get("failed") or 0) + uncounted
+    if total or _condition_true(k8s_job, "FailureTarget") or _condition_true(k8s_job, "Failed"):
+        return total
+    return None
 
 
 @dataclass
@@ -109,7 +107,7 @@ class K8sJobTracker:
         self._errors: list[BaseException] = []
         self._watching_pods = False
         self._unready_since: dict[str, float] = {}  # K8s Job -> when it was first seen without a ready pod
-        self._fetched: dict[str, tuple[int, int, bool, bool]] = {}  # K8s Job -> failure mark of its pod list
+        self._fetched: dict[str, int] = {}  # K8s Job -> failed pods its status reported when we listed them
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> K8sJobTracker:
@@ -250,10 +248,10 @@ class K8sJobTracker:
             with self._changed:
                 k8s_job = self._cache.jobs.get(name)
                 unready_for = self._clock() - self._unready_since.get(name, self._clock())
-            mark = _failure_mark(k8s_job) if k8s_job is not None else None
-            if mark is not None and self._fetched.get(name) != mark:
-                self._fetch_pods_of(name, mark)
-            elif mark is None and unready_for >= self._escalate_after_s:
+            reported = _failed_pods_reported(k8s_job) if k8s_job is not None else None
+            if reported is not None and reported > self._fetched.get(name, -1):
+                self._fetch_pods_of(name, reported)
+            elif reported is None and unready_for >= self._escalate_after_s:
                 log.info(
                     "K8s Job %s/%s has had no ready pod for %.0f s: watching pods and Events",
                     self.namespace,
@@ -264,13 +262,13 @@ class K8sJobTracker:
                 self.wait_until(lambda: {"pods", "events"} <= self._cache.synced, timeout_s=10.0)
         return self.diagnose(name)
 
-    def _fetch_pods_of(self, name: str, mark: tuple[int, int, bool, bool]) -> None:
+    def _fetch_pods_of(self, name: str, reported: int) -> None:
         pods = self._gateway.list_pods(namespace=self.namespace, label_selector=f"job-name={name}")
         with self._changed:
             for stale in [key for key, pod in self._cache.pods.items() if _job_of_pod(pod) == name]:
                 del self._cache.pods[stale]
             self._cache.pods.update({_name(pod): pod for pod in pods})
-            self._fetched[name] = mark
+            self._fetched[name] = reported
 
     def wait_until(self, predicate: Callable[[], bool], *, timeout_s: float | None = None) -> bool:
         """Wait for `predicate` (re-evaluated on every watch event; at least every second)."""

@@ -145,7 +145,7 @@ def test_healthy_step_costs_one_watch_and_nothing_else(clock: Clock) -> None:
         tracker.stop()
 
 
-def test_failed_pod_is_fetched_once_per_status_change(clock: Clock) -> None:
+def test_failed_pod_is_fetched_once_per_newly_reported_failure(clock: Clock) -> None:
     gateway = FakeGateway(pods=[OOM_POD])
     tracker = on_demand(gateway, clock)
     try:
@@ -155,10 +155,14 @@ def test_failed_pod_is_fetched_once_per_status_change(clock: Clock) -> None:
         assert found.reason is FailureReason.OOM_KILLED and found.pod_name == f"{NAME}-x1"
         assert gateway.pod_lists == [f"job-name={NAME}"]
         tracker.observe(NAME)
-        assert len(gateway.pod_lists) == 1  # same status: answered from memory
+        # The same failure, counted and concluded: answered from memory.
         failed = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
         deliver(tracker, gateway, k8s_job(3, failed=1, conditions=failed))
         assert tracker.observe(NAME).reason is FailureReason.OOM_KILLED
+        assert len(gateway.pod_lists) == 1
+        # A second failed pod (a Job with retries) is worth another look.
+        deliver(tracker, gateway, k8s_job(4, failed=1, uncountedTerminatedPods={"failed": ["uid-2"]}))
+        tracker.observe(NAME)
         assert len(gateway.pod_lists) == 2
         assert set(gateway.watches) == {"jobs"}
     finally:
