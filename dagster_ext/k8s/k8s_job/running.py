@@ -91,8 +91,12 @@ def run_k8s_job(
 ) -> Diagnosis:
     """Run the K8s Job to its end; return its (successful) diagnosis or raise `K8sJobError`."""
     namespace, name = rendered.namespace or "default", rendered.name
-    tracker = K8sJobTracker(
-        gateway, namespace=namespace, label_selector=label_selector(rendered), diagnosis=settings.diagnosis
+    tracker = K8sJobTracker(  # eager: log following needs each pod's container state from the start
+        gateway,
+        namespace=namespace,
+        label_selector=label_selector(rendered),
+        diagnosis=settings.diagnosis,
+        pods="watch",
     )
     pump = LogPump(
         gateway,
