@@ -27,6 +27,11 @@ class ClaimStoreError(DagsterExtError):
     """The claim store is unreachable or misconfigured."""
 
 
+class ClaimHandedOver(DagsterExtError):
+    """The holder stops without finishing the claim: the step goes on elsewhere (its K8s Job), and
+    the worker that claims the re-dispatched step adopts it. Finishing would drop that re-dispatch."""
+
+
 @dataclass(frozen=True)
 class StepAttempt:
     run_id: str

@@ -5,7 +5,9 @@ the pod inherits the run pod's spec) and ships the manifest in the task message.
 after winning the step's claim, creates the K8s Job (adopting one a lost worker already created),
 waits on it through a watch-backed `K8sJobTracker` (no polling) while `holding_claim` renews the
 lease, and turns a failed K8s Job's diagnosis (OOMKilled, ImagePullBackOff, ...) into the step's
-failure reason. Interrupted (run terminated, claim lost, time limit), it deletes the K8s Job.
+failure reason. Run terminated or time limit: it deletes the K8s Job. Claim lost or worker
+stopping: it leaves the Job and the claim (`ClaimHandedOver`) for the next claimant to adopt.
+A Job a lost worker created is never created a second time, even when it is gone.
 The pod runs `dagster api execute_step`, which writes the step's events to the event log.
 """
 
@@ -20,10 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import Bool, Field, Map, Noneable, StringSource
+from dagster import Bool, DagsterEventType, DagsterInstance, Field, Map, Noneable, StringSource
+from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.executor.step_delegating.step_handler.base import StepHandlerContext
+from dagster._core.storage.dagster_run import DagsterRun
 
-from dagster_ext.celery.claims import Outcome
+from dagster_ext.celery.claims import ClaimHandedOver, ClaimStore, Outcome, open_claim_store
 from dagster_ext.celery.code_cache import CODE_CACHE
 from dagster_ext.celery.handler import MessageExtras
 from dagster_ext.celery.messages import StepMessage
@@ -47,6 +51,12 @@ SYNC_TIMEOUT_S = 60.0
 # event-log tail a moment to see it before the claim reports the K8s Job's failure.
 TERMINAL_FAILURE_SETTLE_S = 1.0
 EXITED = (FailureReason.EXIT_CODE, FailureReason.OOM_KILLED)  # the pod ran and ended: keep its K8s Job
+# Each attempt of a step ends with exactly one of these.
+STEP_ENDED = {
+    DagsterEventType.STEP_SUCCESS,
+    DagsterEventType.STEP_FAILURE,
+    DagsterEventType.STEP_UP_FOR_RETRY,
+}
 
 
 class K8sModeError(DagsterExtError):
@@ -138,11 +148,27 @@ def _gateway(settings: ConnectionSettings) -> K8sGateway:
         return gateway
 
 
+@dataclass(frozen=True)
+class _StepK8sJob:
+    """One claimed step's K8s Job and the handles the worker needs while it runs."""
+
+    message: StepMessage
+    spec: K8sStepSpec
+    gateway: K8sGateway
+    tracker: K8sJobTracker
+    store: ClaimStore
+    instance: DagsterInstance
+    worker: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.spec.namespace}/{self.spec.name}"
+
+
 def execute_step_as_k8s_job(message: StepMessage, *, worker: str) -> Outcome:
-    """Create the step K8s Job, wait until it ends; raise K8sModeError naming why it failed."""
+    """Create (or adopt) the step K8s Job, wait until it ends; raise K8sModeError naming why it failed."""
     spec = K8sStepSpec.from_payload(message.k8s)
-    args = message.execute_step_args()
-    instance = CODE_CACHE.instance(args.instance_ref)  # type: ignore[arg-type]
+    instance = CODE_CACHE.instance(message.execute_step_args().instance_ref)  # type: ignore[arg-type]
     run = run_to_execute(instance, message.run_id, message.step_key)
     if run is None:
         return Outcome.SKIPPED
@@ -153,22 +179,15 @@ def execute_step_as_k8s_job(message: StepMessage, *, worker: str) -> Outcome:
         label_selector=run_label_selector(message.run_id),
         diagnosis=spec.diagnosis,
     ).start()
+    job = _StepK8sJob(message, spec, gateway, tracker, open_claim_store(message.claims_url), instance, worker)
     try:
-        verb = _create_or_adopt(gateway, tracker, spec)
-        where = f"{spec.namespace}/{spec.name}"
-        log.info("%s K8s Job %s", verb, where)
-        instance.report_engine_event(
-            f'Celery worker {worker} {verb} K8s Job {where} for step "{message.step_key}"',
-            run,
-            step_key=message.step_key,
-        )
-        found = _wait_for_end(tracker, spec.name)
-    except BaseException:  # interrupted (terminate, lost claim, time limit) or broken: no orphan pod
-        _delete_quietly(gateway, spec)
+        found = _run_or_adopt(job, run)
+    except BaseException as err:  # interrupted (terminate, lost claim, time limit) or broken
+        _hand_over_or_delete(job, err)
         raise
     finally:
         tracker.stop()
-    if found.failed:
+    if found is not None and found.failed:
         reason = _explain(gateway, tracker, spec, found)
         if found.reason not in EXITED:  # a stuck pod (image pull, unschedulable) would stay forever
             _delete_quietly(gateway, spec)
@@ -176,17 +195,93 @@ def execute_step_as_k8s_job(message: StepMessage, *, worker: str) -> Outcome:
     return Outcome.OK
 
 
-def _create_or_adopt(gateway: K8sGateway, tracker: K8sJobTracker, spec: K8sStepSpec) -> str:
+def _run_or_adopt(job: _StepK8sJob, run: DagsterRun) -> Diagnosis | None:
+    """How the step K8s Job ended; None when it is gone but the step's own events say it ended."""
+    verb = _create_or_adopt(job)
+    if verb is None:
+        return None
+    log.info("%s K8s Job %s", verb, job.where)
+    job.instance.report_engine_event(
+        f'Celery worker {job.worker} {verb} K8s Job {job.where} for step "{job.message.step_key}"',
+        run,
+        step_key=job.message.step_key,
+    )
+    return _wait_for_end(job.tracker, job.spec.name)
+
+
+def _create_or_adopt(job: _StepK8sJob) -> str | None:
+    """`created`, or `adopted` for a K8s Job a lost worker created (the claim makes us its owner).
+
+    A Job that an earlier holder created and that is gone now (deleted, or removed by its TTL
+    while the re-dispatched step waited in the queue) is not created again: the step's body must
+    not run twice. None if the step's events show it ended; else K8sModeError.
+    """
+    spec, tracker = job.spec, job.tracker
     if not tracker.wait_synced(timeout_s=SYNC_TIMEOUT_S):
         raise K8sModeError(f"watches on namespace {spec.namespace} did not sync in {SYNC_TIMEOUT_S:.0f}s")
     log.info("watches on %s synced", spec.namespace)
     if tracker.k8s_job(spec.name) is not None:
-        return "adopted"  # a worker that was lost created it; the claim says we own the step now
+        return "adopted"
+    creator = _earlier_creator(job)
+    if creator is not None:
+        _check_ended_without_its_k8s_job(job, creator)
+        return None
     try:
-        gateway.create_k8s_job(namespace=spec.namespace, manifest=spec.manifest)
+        job.gateway.create_k8s_job(namespace=spec.namespace, manifest=spec.manifest)
     except K8sConflict:
         return "adopted"
+    step = job.message.step
+    job.store.record(step.run_id, "k8s_job_created", step_key=step.step_key, attempt=step.attempt,
+                     worker=job.worker, k8s_job=spec.name)  # fmt: skip
     return "created"
+
+
+def _earlier_creator(job: _StepK8sJob) -> str | None:
+    """The worker that created this step attempt's K8s Job, per the claim log, if any did."""
+    step = job.message.step
+    for entry in job.store.claim_log(step.run_id):
+        if entry.get("event") != "k8s_job_created":
+            continue
+        if (entry.get("step_key"), entry.get("attempt")) == (step.step_key, step.attempt):
+            return str(entry.get("worker"))
+    return None
+
+
+def _check_ended_without_its_k8s_job(job: _StepK8sJob, creator: str) -> None:
+    """Pass if this attempt's own events say it ended (the pod wrote them); else K8sModeError."""
+    step = job.message.step
+    records = job.instance.all_logs(step.run_id, of_type=STEP_ENDED)
+    ended = [r for r in records if r.dagster_event is not None and r.dagster_event.step_key == step.step_key]
+    if len(ended) > step.attempt:  # one ending event per attempt: this attempt reported itself
+        log.info("K8s Job %s is gone; step %s already reported its end", job.where, step.ident)
+        return
+    raise K8sModeError(
+        f"K8s Job {job.where}, created by Celery worker {creator} (lost since), is gone (deleted, or "
+        "removed by ttlSecondsAfterFinished) and the step reported no result; it is not run twice"
+    )
+
+
+def _hand_over_or_delete(job: _StepK8sJob, err: BaseException) -> None:
+    """Delete the K8s Job, unless the interrupt came from a lost claim or a stopping worker.
+
+    Then the Job runs on, and the worker that claims the re-dispatched step adopts it: deleting it
+    would kill a step another worker may be watching already. Terminate and the step time limit
+    delete it (no orphan pod), as does any error of ours.
+    """
+    if isinstance(err, (DagsterExecutionInterruptedError, KeyboardInterrupt)) and not _run_canceled(job):
+        raise ClaimHandedOver(
+            f"K8s Job {job.where} keeps running ({type(err).__name__}: the claim was lost or the worker "
+            "is stopping); the worker that claims the step next adopts it"
+        ) from err
+    _delete_quietly(job.gateway, job.spec)
+
+
+def _run_canceled(job: _StepK8sJob) -> bool:
+    try:
+        return job.store.is_canceled(job.message.run_id)
+    except Exception:  # unreachable store: keep the Job; killing an adopted step is the worse mistake
+        log.warning("could not read the cancel flag of run %s", job.message.run_id, exc_info=True)
+        return False
 
 
 def _wait_for_end(tracker: K8sJobTracker, name: str) -> Diagnosis:

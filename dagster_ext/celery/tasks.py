@@ -11,7 +11,7 @@ from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 from dagster._core.errors import DagsterExecutionInterruptedError
 
-from dagster_ext.celery.claims import ClaimResult, Outcome, open_claim_store
+from dagster_ext.celery.claims import ClaimHandedOver, ClaimResult, Outcome, open_claim_store
 from dagster_ext.celery.conf import TASK_NAME
 from dagster_ext.celery.leasing import holding_claim
 from dagster_ext.celery.messages import StepMessage
@@ -31,21 +31,27 @@ def run_step_task(payload: dict[str, Any], *, worker: str, task_id: str | None) 
                      worker=worker, task_id=task_id)  # fmt: skip
         log.info("step %s not run: %s", step.ident, result.value)
         return str(result.value)
-    outcome, error = Outcome.ERROR, None
+    outcome, error, handed_over = Outcome.ERROR, None, False
     try:
         with holding_claim(store, step, holder=holder, lease_s=message.lease_s) as keeper:
             try:
                 outcome = _execute(message, worker=worker)
             except (DagsterExecutionInterruptedError, KeyboardInterrupt):
                 outcome, error = Outcome.CANCELED, keeper.interrupted_because or "interrupted"
+    except ClaimHandedOver as err:
+        handed_over = True
+        store.record(step.run_id, "handed_over", step_key=step.step_key, attempt=step.attempt, worker=worker,
+                     reason=str(err))  # fmt: skip
+        log.warning("step %s handed over: %s", step.ident, err)
     except SoftTimeLimitExceeded:
         error = "the step exceeded step_time_limit_seconds and was stopped"
     except Exception as err:
         error = "".join(traceback.format_exception_only(type(err), err)).strip()
         log.exception("step %s failed in the worker", step.ident)
     finally:
-        store.finish(step, holder=holder, outcome=outcome, error=error)
-    return str(outcome.value)
+        if not handed_over:
+            store.finish(step, holder=holder, outcome=outcome, error=error)
+    return "handed_over" if handed_over else str(outcome.value)
 
 
 def _execute(message: StepMessage, *, worker: str) -> Outcome:

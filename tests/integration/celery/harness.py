@@ -19,6 +19,7 @@ import yaml
 from dagster_ext.celery.claims import ClaimStore, open_claim_store
 from dagster_ext.celery.settings import QueueSettings, settings_from_config
 from dagster_ext.testing._procs import stop_process_group
+from dagster_ext.testing.deployment import create_pg_secret, default_launcher_config
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -74,7 +75,8 @@ class CeleryHarness:
             args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def wait_workers_ready(self, timeout_s: float = 60) -> None:
+    def wait_workers_ready(self, timeout_s: float = 180) -> None:
+        """Generous: on the shared 2-core machine under load a cold worker took 56 s to start."""
         deadline = time.monotonic() + timeout_s
         wanted = {f"{name}@test" for name in self.workers}
         while time.monotonic() < deadline:
@@ -165,3 +167,72 @@ def max_overlap(trace: list[dict[str, Any]]) -> int:
 
 def iter_events(trace: list[dict[str, Any]], event: str) -> Iterator[dict[str, Any]]:
     return (e for e in trace if e["event"] == event)
+
+
+# -- step_mode: k8s_job ----------------------------------------------------------------------------
+def use_k8s_launcher(h: CeleryHarness, *, k8s_cluster: Any, namespace: str, pg_password: str) -> None:
+    """Give the harness's instance our K8s run launcher pointed at the test namespace."""
+    path = h.home / "dagster.yaml"
+    instance = yaml.safe_load(path.read_text())
+    launcher = default_launcher_config(
+        namespace=namespace, kubeconfig_path=str(k8s_cluster.kubeconfig_path), home=h.home
+    )
+    instance["run_launcher"] = {"module": "dagster_ext.k8s", "class": "K8sRunLauncher", "config": launcher}
+    path.write_text(yaml.safe_dump(instance))
+    create_pg_secret(k8s_cluster.core_v1, namespace, pg_password)
+
+
+def k8s_harness(
+    celery_harness: Any,
+    *,
+    redis: Any,
+    postgres: Any,
+    k8s_cluster: Any,
+    namespace: str,
+    extra: dict[str, Any] | None = None,
+) -> CeleryHarness:
+    """A k8s_job-mode harness on Redis (from the `celery_harness` factory) with our launcher."""
+    h: CeleryHarness = celery_harness({"broker": redis.url, "step_mode": "k8s_job", **(extra or {})})
+    use_k8s_launcher(h, k8s_cluster=k8s_cluster, namespace=namespace, pg_password=postgres.password)
+    return h
+
+
+def _step_selector(run_id: str) -> str:
+    """The step K8s Jobs (and pods) of `run_id`, or of every run with ""."""
+    component = "app.kubernetes.io/component=step_worker"
+    return f"dagster/run-id={run_id},{component}" if run_id else component
+
+
+def step_k8s_jobs(k8s_cluster: Any, namespace: str, run_id: str) -> list[Any]:
+    selector = _step_selector(run_id)
+    return list(k8s_cluster.batch_v1.list_namespaced_job(namespace, label_selector=selector).items)
+
+
+def step_pods(k8s_cluster: Any, namespace: str, run_id: str) -> list[Any]:
+    selector = _step_selector(run_id)
+    return list(k8s_cluster.core_v1.list_namespaced_pod(namespace, label_selector=selector).items)
+
+
+def op_of(obj: Any) -> str | None:
+    """The op a step K8s Job or pod runs (its `dagster/op` label)."""
+    return (obj.metadata.labels or {}).get("dagster/op")
+
+
+def run_events(h: CeleryHarness, run_id: str) -> list[Any]:
+    """The run's event log records, read from the harness's instance."""
+    from dagster import DagsterInstance
+
+    os.environ["DAGSTER_PG_PASSWORD"] = h.env["DAGSTER_PG_PASSWORD"]
+    with DagsterInstance.from_config(str(h.home)) as instance:
+        return list(instance.all_logs(run_id))
+
+
+def step_failure_message(h: CeleryHarness, run_id: str, step_key: str | None = None) -> str:
+    for record in run_events(h, run_id):
+        event = record.dagster_event
+        if event is None or event.event_type_value != "STEP_FAILURE":
+            continue
+        if step_key is None or event.step_key == step_key:
+            error = event.step_failure_data.error
+            return error.message if error else ""
+    raise AssertionError(f"no STEP_FAILURE event for {step_key or 'any step'}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -144,6 +145,42 @@ def unpullable() -> None:
     with_bad_image()
 
 
+@op(ins={"after": In(Nothing)})
+def slow_then_crash(context) -> None:  # type: ignore[no-untyped-def]
+    """Dies by SIGKILL after $DX_SLOW_S, writing no STEP_FAILURE: only its K8s Job tells it failed."""
+    trace("start", context)
+    time.sleep(float(os.environ.get("DX_SLOW_S", "0.2")))
+    trace("crash", context)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@job(executor_def=celery_queue_executor)
+def crash_chain() -> None:
+    AFTER(slow_then_crash(start_op()))
+
+
+MEMORY_LIMIT = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"memory": "512Mi"}}}}}
+
+
+@op(ins={"after": In(Nothing)}, tags={**MEMORY_LIMIT, "dagster-celery/priority": "9"})
+def hog_memory(context) -> int:  # type: ignore[no-untyped-def]
+    """Touches 2.5 GiB under a 512Mi limit: the kernel (or the kubelet) kills the pod, OOMKilled."""
+    trace("start", context)
+    chunks = [bytearray(64 * 1024 * 1024) for _ in range(40)]
+    trace("end", context)
+    return len(chunks)
+
+
+NEXT_TO_OOM = _sleeper("next_to_oom", tags={"dagster-celery/priority": "1"})
+
+
+@job(executor_def=celery_queue_executor)
+def oom_then_next() -> None:
+    first = start_op()
+    hog_memory(first)
+    NEXT_TO_OOM(first)
+
+
 defs = Definitions(
     jobs=[
         process_numbers,
@@ -155,5 +192,7 @@ defs = Definitions(
         slow_chain,
         long_fan,
         unpullable,
+        crash_chain,
+        oom_then_next,
     ]
 )

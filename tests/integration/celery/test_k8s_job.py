@@ -15,54 +15,21 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import yaml
 
-from dagster_ext.testing.deployment import create_pg_secret, default_launcher_config
-from tests.integration.celery.harness import CeleryHarness
+from tests.integration.celery.harness import (
+    CeleryHarness,
+    k8s_harness,
+    op_of,
+    step_failure_message,
+    step_k8s_jobs,
+    step_pods,
+)
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
 
 SEED_STEPS = ("generate_numbers", "filter_even_numbers", "filter_odd_numbers",
               "sum_even_numbers", "sum_odd_numbers", "sum_two_sums")  # fmt: skip
 SEED_LIMITS = ({"cpu": "2", "memory": "4Gi"}, {"cpu": "2000m", "memory": "4096Mi"})
-
-
-def k8s_harness(
-    celery_harness: Callable[..., CeleryHarness],
-    *,
-    redis: Any,
-    postgres: Any,
-    k8s_cluster: Any,
-    namespace: str,
-    extra: dict[str, Any] | None = None,
-) -> CeleryHarness:
-    """A harness whose instance has our K8s run launcher pointed at the test namespace."""
-    h = celery_harness({"broker": redis.url, "step_mode": "k8s_job", **(extra or {})})
-    path = h.home / "dagster.yaml"
-    instance = yaml.safe_load(path.read_text())
-    launcher = default_launcher_config(
-        namespace=namespace, kubeconfig_path=str(k8s_cluster.kubeconfig_path), home=h.home
-    )
-    instance["run_launcher"] = {"module": "dagster_ext.k8s", "class": "K8sRunLauncher", "config": launcher}
-    path.write_text(yaml.safe_dump(instance))
-    create_pg_secret(k8s_cluster.core_v1, namespace, postgres.password)
-    return h
-
-
-def _selector(run_id: str) -> str:
-    """The step K8s Jobs (and pods) of `run_id`, or of every run with ""."""
-    component = "app.kubernetes.io/component=step_worker"
-    return f"dagster/run-id={run_id},{component}" if run_id else component
-
-
-def step_k8s_jobs(k8s_cluster: Any, namespace: str, run_id: str) -> list[Any]:
-    selector = _selector(run_id)
-    return list(k8s_cluster.batch_v1.list_namespaced_job(namespace, label_selector=selector).items)
-
-
-def step_pods(k8s_cluster: Any, namespace: str, run_id: str) -> list[Any]:
-    selector = _selector(run_id)
-    return list(k8s_cluster.core_v1.list_namespaced_pod(namespace, label_selector=selector).items)
 
 
 def wait_all_complete(k8s_cluster: Any, namespace: str, run_id: str, *, count: int) -> list[Any]:
@@ -104,25 +71,6 @@ def test_process_numbers_as_step_k8s_jobs(
         assert resources.limits in SEED_LIMITS and resources.requests in SEED_LIMITS, pod.metadata.name
 
 
-def _op(obj: Any) -> str | None:
-    return (obj.metadata.labels or {}).get("dagster/op")
-
-
-def _step_failure_message(h: CeleryHarness, run_id: str) -> str:
-    import os
-
-    from dagster import DagsterInstance
-
-    os.environ["DAGSTER_PG_PASSWORD"] = h.env["DAGSTER_PG_PASSWORD"]
-    with DagsterInstance.from_config(str(h.home)) as instance:
-        for record in instance.all_logs(run_id):
-            event = record.dagster_event
-            if event is not None and event.event_type_value == "STEP_FAILURE":
-                error = event.step_failure_data.error
-                return error.message if error else ""
-    raise AssertionError("no STEP_FAILURE event")
-
-
 @pytest.mark.timeout(180)
 def test_unpullable_step_image_fails_the_step_with_its_reason(
     celery_harness: Callable[..., CeleryHarness],
@@ -137,7 +85,7 @@ def test_unpullable_step_image_fails_the_step_with_its_reason(
     h.wait_workers_ready()
     result = h.start_run("unpullable").result(timeout_s=150)
     assert not result["success"]
-    message = _step_failure_message(h, result["run_id"])
+    message = step_failure_message(h, result["run_id"])
     assert "ImagePullBackOff" in message or "ErrImagePull" in message, message
     assert "dagster-step-" in message, message
     # The stuck pod would retry pulls forever: the worker deleted its K8s Job.
@@ -163,15 +111,15 @@ def test_terminating_the_run_deletes_the_running_step_k8s_job(
     deadline = time.monotonic() + 150
     while True:  # `slow` (after start_op) is the second step pod; wait until it runs
         pods = [p for p in step_pods(k8s_cluster, k8s_namespace, "") if p.status.phase == "Running"]
-        if any(_op(p) == "slow" for p in pods):
+        if any(op_of(p) == "slow" for p in pods):
             break
         assert time.monotonic() < deadline, "the slow step pod never ran"
         time.sleep(0.5)
     os.kill(run.proc.pid, signal.SIGINT)  # what Dagster's run termination delivers to the run worker
     deadline = time.monotonic() + 60
-    while [p for p in step_pods(k8s_cluster, k8s_namespace, "") if _op(p) == "slow"]:
+    while [p for p in step_pods(k8s_cluster, k8s_namespace, "") if op_of(p) == "slow"]:
         assert time.monotonic() < deadline, "the slow step's pod was left running after terminate"
         time.sleep(0.5)
     run.proc.wait(timeout=60)
-    assert not [j for j in step_k8s_jobs(k8s_cluster, k8s_namespace, "") if _op(j) == "slow"]
+    assert not [j for j in step_k8s_jobs(k8s_cluster, k8s_namespace, "") if op_of(j) == "slow"]
     assert h.workers["w1"].poll() is None, "the worker survived: only the step was stopped"

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+from dagster._core.errors import DagsterExecutionInterruptedError
 
+from dagster_ext.celery.claims import ClaimHandedOver, open_claim_store
 from dagster_ext.celery.executor import executor_config_schema
-from dagster_ext.celery.k8s_mode import K8sModeError, K8sStepSpec, k8s_mode_config_schema
+from dagster_ext.celery.k8s_mode import (
+    K8sModeError,
+    K8sStepSpec,
+    _earlier_creator,
+    _hand_over_or_delete,
+    _StepK8sJob,
+    k8s_mode_config_schema,
+)
+from dagster_ext.celery.messages import StepMessage
 from dagster_ext.k8s.client import ConnectionSettings
 from dagster_ext.k8s.status import DiagnosisSettings
 
@@ -42,3 +55,75 @@ def test_k8s_keys_are_the_step_executors_and_do_not_shadow_celery_keys() -> None
     celery_only = {"broker", "backend", "include", "config_source", "retries", "step_mode", "default_queue"}
     assert not (k8s_keys & celery_only)
     assert k8s_keys <= set(executor_config_schema())
+
+
+# -- after an interrupt: hand the running K8s Job over, or delete it --------------------------------
+class _Store:
+    def __init__(self, *, canceled: bool, log: list[dict[str, Any]] | None = None) -> None:
+        self.canceled, self.log = canceled, log or []
+
+    def is_canceled(self, run_id: str) -> bool:
+        return self.canceled
+
+    def claim_log(self, run_id: str) -> list[dict[str, Any]]:
+        return self.log
+
+
+class _Gateway:
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def delete_k8s_job(self, *, namespace: str, name: str, propagation: str) -> None:
+        self.deleted.append(f"{namespace}/{name}")
+
+
+def step_job(store: _Store, gateway: _Gateway, *, attempt: int = 0) -> _StepK8sJob:
+    message = StepMessage(run_id="r1", step_key="slow", attempt=attempt, step_args={},
+                          claims_url="redis://x", lease_s=3.0, step_mode="k8s_job")  # fmt: skip
+    return _StepK8sJob(message, spec(), cast(Any, gateway), cast(Any, None), cast(Any, store),
+                       cast(Any, None), "w2@host")  # fmt: skip
+
+
+@pytest.mark.parametrize("err", [DagsterExecutionInterruptedError("lease lost"), KeyboardInterrupt()])
+def test_an_interrupt_that_is_no_terminate_leaves_the_k8s_job_to_the_next_holder(err: BaseException) -> None:
+    gateway = _Gateway()
+    with pytest.raises(ClaimHandedOver, match="keeps running"):
+        _hand_over_or_delete(step_job(_Store(canceled=False), gateway), err)
+    assert gateway.deleted == []
+
+
+@pytest.mark.parametrize(
+    ("canceled", "err"),
+    [(True, DagsterExecutionInterruptedError("terminated")), (False, SoftTimeLimitExceeded()),
+     (False, K8sModeError("watch failed"))],
+)  # fmt: skip
+def test_terminate_time_limit_and_our_errors_delete_the_k8s_job(canceled: bool, err: BaseException) -> None:
+    gateway = _Gateway()
+    _hand_over_or_delete(step_job(_Store(canceled=canceled), gateway), err)
+    assert gateway.deleted == ["ns/dagster-step-abc"]
+
+
+def test_the_creator_of_a_k8s_job_is_read_per_step_attempt() -> None:
+    log = [{"event": "k8s_job_created", "step_key": "slow", "attempt": 0, "worker": "w1@host"},
+           {"event": "k8s_job_created", "step_key": "other", "attempt": 1, "worker": "w3@host"}]  # fmt: skip
+    assert _earlier_creator(step_job(_Store(canceled=False, log=log), _Gateway())) == "w1@host"
+    assert _earlier_creator(step_job(_Store(canceled=False, log=log), _Gateway(), attempt=1)) is None
+
+
+def test_a_handed_over_step_keeps_its_claim_running_for_the_next_holder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finishing the claim would make the re-dispatched step's claim say `done` and drop it."""
+    from dagster_ext.celery import tasks
+
+    def hand_over(message: StepMessage, *, worker: str) -> None:
+        raise ClaimHandedOver("K8s Job ns/dagster-step-abc keeps running")
+
+    monkeypatch.setattr(tasks, "_execute", hand_over)
+    url = f"sqlite:///{tmp_path / 'claims.sqlite'}"
+    message = StepMessage(run_id="r1", step_key="slow", attempt=0, step_args={}, claims_url=url,
+                          lease_s=30.0, step_mode="k8s_job")  # fmt: skip
+    assert tasks.run_step_task(message.to_payload(), worker="w1@host", task_id="t1") == "handed_over"
+    store = open_claim_store(url)
+    assert store.status(message.step).state == "running"
+    assert [e["event"] for e in store.claim_log("r1")] == ["claimed", "handed_over"]
