@@ -199,6 +199,15 @@ def test_every_problem_is_named_with_its_key_path_in_one_error() -> None:
     assert "ops.work.config.command" in text
 
 
+def test_wrongly_shaped_sections_are_config_errors() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_k8s_job_call(
+            {"image": "x", "container_config": "image: y", "volumes": "data"}, path="p", environ={}
+        )
+    assert caught.value.path in ("p.container_config", "p.volumes")
+    assert "p.container_config" in str(caught.value) and "p.volumes" in str(caught.value)
+
+
 def test_env_vars_read_from_the_op_process_environment() -> None:
     parsed = parse_k8s_job_call({"image": "x", "env_vars": ["TOKEN"]}, path="p", environ={"TOKEN": "t"})
     assert parsed.shorthand.container_config["env"] == [{"name": "TOKEN", "value": "t"}]

@@ -160,12 +160,14 @@ def _sections(config: Mapping[str, Any], *, path: str) -> K8sConfig:
     """The raw sections; `image`, `command` and `args` go into `container_config` the way
     dagster-k8s places them (`command`/`args` win over `container_config`, `image` does not)."""
     raw: dict[str, Any] = {name: config[name] for name in JOB_SECTIONS if config.get(name)}
-    container = dict(raw.get("container_config") or {})
-    if isinstance(config.get("image"), str):
-        container.setdefault("image", config["image"])
-    for key in ("command", "args"):
-        if config.get(key):
-            container[key] = list(config[key])
+    container = raw.get("container_config") or {}
+    if isinstance(container, Mapping):  # anything else is reported by the parser, with its path
+        container = dict(container)
+        if isinstance(config.get("image"), str):
+            container.setdefault("image", config["image"])
+        for key in ("command", "args"):
+            if config.get(key):
+                container[key] = list(config[key])
     raw["container_config"] = container
     behavior = config.get("merge_behavior")
     raw["merge_behavior"] = getattr(behavior, "value", behavior) or MergeBehavior.DEEP.value
