@@ -37,9 +37,10 @@ from dagster_ext.k8s.step_pods import (
 from dagster_ext.k8s.tracking import K8sJobTracker
 
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-# A failed step pod usually wrote its own STEP_FAILURE event before exiting; give the executor's
-# event-log tail a moment to see it, so the failure is not reported twice.
-TERMINAL_FAILURE_SETTLE_S = 1.0
+# A step pod that exited non-zero usually wrote its own STEP_FAILURE event first; give the
+# executor's event-log tail a moment to see it, so the failure is not reported twice. An
+# OOM-killed step process was SIGKILLed and wrote nothing: reported at once.
+EXIT_FAILURE_SETTLE_S = 1.0
 
 
 class K8sStepHandler(StepHandler):
@@ -166,7 +167,7 @@ class K8sStepHandler(StepHandler):
             return CheckStepHealthResult.healthy()
         first = self._failure_seen_at.setdefault(name, time.monotonic())
         terminal = found.reason in (FailureReason.EXIT_CODE, FailureReason.OOM_KILLED)
-        if terminal and time.monotonic() - first < TERMINAL_FAILURE_SETTLE_S:
+        if found.reason is FailureReason.EXIT_CODE and time.monotonic() - first < EXIT_FAILURE_SETTLE_S:
             return CheckStepHealthResult.healthy()
         if terminal and found.pod_name:
             tail = self._gateway.read_pod_log_tail(
