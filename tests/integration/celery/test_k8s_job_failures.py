@@ -196,8 +196,14 @@ def test_an_oom_killed_step_pod_fails_the_step_and_frees_the_slot(
     next_claimed = [e["at"] for e in log if e.get("step_key") == "next_to_oom" and e["event"] == "claimed"]
     assert len(hog_done) == 1 and len(next_claimed) == 1 and hog_done[0] <= next_claimed[0], log
     assert [e for e in h.trace() if e["step"] == "next_to_oom" and e["event"] == "end"]
-    events = [r.dagster_event for r in run_events(h, run_id) if r.dagster_event is not None]
-    failures = [e for e in events if e.event_type == DagsterEventType.RUN_FAILURE]
+    records = [(r.timestamp, r.dagster_event) for r in run_events(h, run_id) if r.dagster_event is not None]
+    failures = [e for _, e in records if e.event_type == DagsterEventType.RUN_FAILURE]
     assert len(failures) == 1 and "hog_memory" in (failures[0].message or ""), failures
     (job,) = [j for j in step_k8s_jobs(k8s_cluster, k8s_namespace, run_id) if op_of(j) == "hog_memory"]
     assert job.status.failed == 1, "an OOMKilled pod keeps its K8s Job for inspection"
+    (pod,) = [p for p in step_pods(k8s_cluster, k8s_namespace, run_id) if op_of(p) == "hog_memory"]
+    terminated = pod.status.container_statuses[0].state.terminated
+    assert terminated.reason == "OOMKilled", terminated
+    failed_at = min(t for t, e in records if e.event_type == DagsterEventType.STEP_FAILURE)
+    oom_at = terminated.finished_at.timestamp()  # second precision
+    print(f"OOMKilled -> claim finished {hog_done[0] - oom_at:.1f}s, STEP_FAILURE {failed_at - oom_at:.1f}s")
