@@ -248,3 +248,18 @@ def test_config_keys_and_signature_are_a_superset_of_dagster_k8s() -> None:
         assert list(ours).index(name) == position, name  # positional calls keep working
         if parameter.default is not inspect.Parameter.empty and name != "merge_behavior":
             assert ours[name].default == parameter.default, name
+
+
+def test_deadline_condition_is_the_reason_not_the_killed_pods_exit_code() -> None:
+    from dagster_ext.k8s.k8s_job.running import job_deadline_failure
+
+    def k8s_job(kind: str, reason: str) -> dict[str, Any]:
+        cond = {"type": kind, "status": "True", "reason": reason, "message": "m"}
+        return {"status": {"conditions": [cond]}}
+
+    for kind in ("FailureTarget", "Failed"):
+        found = job_deadline_failure(k8s_job(kind, "DeadlineExceeded"))
+        assert found is not None and found.reason is not None
+        assert (found.reason.value, found.message) == ("DeadlineExceeded", "m")
+    assert job_deadline_failure(k8s_job("Failed", "BackoffLimitExceeded")) is None
+    assert job_deadline_failure(None) is None

@@ -35,6 +35,8 @@ SYNC_TIMEOUT_S: Final = 60.0
 STATE_CHECK_S: Final = 0.25
 # After the K8s Job ended, how long its log streams may take to deliver their last lines.
 LOG_DRAIN_S: Final = 10.0
+# A pod killed by deletion may be reported before the K8s Job condition that explains it.
+DELETED_POD_SETTLE_S: Final = 5.0
 # Failures after which the K8s Job may still be active (the Job controller keeps trying).
 STUCK: Final = frozenset(
     {
@@ -169,18 +171,33 @@ class _Waiter:
                 raise K8sJobError(f"watching K8s Job {self._name} failed: {self._tracker.errors[0]}")
             self._follow_started_pods()
             self._drain(block_s=STATE_CHECK_S)
-            found = self._tracker.diagnose(self._name)
+            found = diagnose_k8s_job(self._tracker, self._name)
             if self._tracker.was_seen(self._name) and self._ended(found):
                 self._follow_started_pods()
                 self._pump.wait_finished(LOG_DRAIN_S)
                 self._drain(block_s=0)
-                return found
+                return self._settled(found)
             if deadline is not None and clock() >= deadline:
                 raise K8sJobTimeout(
                     f"K8s Job {self._name} did not finish within timeout={self._settings.timeout_s:g}s "
                     f"(last state: {found.summary()})",
                     diagnosis=found,
                 )
+
+    def _settled(self, found: Diagnosis) -> Diagnosis:
+        """A pod that exited because it was deleted (the Job controller enforcing
+        `activeDeadlineSeconds`) is a consequence: wait briefly for the K8s Job's own reason."""
+        if found.reason is not FailureReason.EXIT_CODE or not self._pod_deleted(found.pod_name):
+            return found
+        self._tracker.wait_until(
+            lambda: job_deadline_failure(self._tracker.k8s_job(self._name)) is not None,
+            timeout_s=DELETED_POD_SETTLE_S,
+        )
+        return diagnose_k8s_job(self._tracker, self._name)
+
+    def _pod_deleted(self, name: str | None) -> bool:
+        pods = [p for p in self._tracker.pods_of(self._name) if pod_name(p) == name]
+        return not pods or bool((pods[0].get("metadata") or {}).get("deletionTimestamp"))
 
     def _ended(self, found: Diagnosis) -> bool:
         """Failed, or succeeded as a whole: with `completions` > 1 one succeeded pod is not enough."""
@@ -212,6 +229,21 @@ class _Waiter:
                 item = self._pump.lines.get_nowait()
             except queue.Empty:
                 return
+
+
+def job_deadline_failure(k8s_job: JsonDict | None) -> Diagnosis | None:
+    """The K8s Job ran past `activeDeadlineSeconds`: the controller sets FailureTarget (then
+    Failed) and kills the pods, whose exit codes are then a consequence, not the cause."""
+    for kind in ("FailureTarget", "Failed"):
+        found = condition(k8s_job or {}, kind)
+        if found and found.get("status") == "True" and found.get("reason") == "DeadlineExceeded":
+            message = str(found.get("message") or "the K8s Job ran longer than activeDeadlineSeconds")
+            return Diagnosis(K8sJobState.FAILED, FailureReason.DEADLINE_EXCEEDED, message)
+    return None
+
+
+def diagnose_k8s_job(tracker: K8sJobTracker, name: str, *, log_tail: str | None = None) -> Diagnosis:
+    return job_deadline_failure(tracker.k8s_job(name)) or tracker.diagnose(name, log_tail=log_tail)
 
 
 def _format(item: PodLine, several_pods: bool) -> str:
@@ -260,7 +292,7 @@ def _with_log_tail(
             tail = gateway.read_pod_log_tail(namespace=namespace, pod=found.pod_name, tail_lines=tail_lines)
         except DagsterExtError:
             log.warning("could not read the log of pod %s", found.pod_name, exc_info=True)
-    return tracker.diagnose(name, log_tail=tail) if tracker.k8s_job(name) else found
+    return diagnose_k8s_job(tracker, name, log_tail=tail) if tracker.k8s_job(name) else found
 
 
 def _delete(gateway: K8sGateway, namespace: str, name: str, reporter: Reporter, *, why: str) -> None:

@@ -62,3 +62,18 @@ def test_pod_that_never_runs_fails_the_op_with_its_reason(
         lambda: k8s_cluster.batch_v1.read_namespaced_job(name, k8s_namespace), timeout_s=60, what=name
     )
     assert external_k8s_jobs(k8s_cluster, k8s_namespace) == []
+
+
+def test_active_deadline_fails_the_op_with_deadline_exceeded(
+    k8s_cluster: Any, k8s_namespace: str, tmp_path: Path
+) -> None:
+    config = op_config(
+        k8s_cluster.kubeconfig_path,
+        command=["sleep", "300"],
+        job_spec_config={"activeDeadlineSeconds": 3},
+    )
+    with dagster_instance(k8s_namespace, k8s_cluster.kubeconfig_path, tmp_path) as instance:
+        result = run_in_background(stuck, instance, {"ops": {"stuck": {"config": config}}}).join(180)
+    assert not result.success
+    text = step_failure_text(result)
+    assert "DeadlineExceeded" in text, text
