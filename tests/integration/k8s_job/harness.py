@@ -13,6 +13,7 @@ from typing import Any
 from dagster import DagsterInstance, JobDefinition, instance_for_test
 
 from dagster_ext.testing.deployment import default_launcher_config
+from dagster_ext.testing.waiting import wait_until_gone
 
 EXTERNAL = "app.kubernetes.io/component=k8s_job"
 
@@ -103,3 +104,13 @@ def created_k8s_job_name(messages: list[str]) -> str:
     """The name in the op's "Created K8s Job <namespace>/<name>; ..." message."""
     (created,) = [m for m in messages if m.startswith("Created K8s Job ")]
     return created.removeprefix("Created K8s Job ").split(";")[0].split("/")[1]
+
+
+def assert_created_k8s_job_deleted(k8s_cluster: Any, namespace: str, messages: list[str]) -> None:
+    """The K8s Job the op reported creating is gone (and no other external K8s Job is left)."""
+    name = created_k8s_job_name(messages)
+    assert name.startswith("dagster-k8s-job-"), name
+    wait_until_gone(
+        lambda: k8s_cluster.batch_v1.read_namespaced_job(name, namespace), timeout_s=60, what=name
+    )
+    assert external_k8s_jobs(k8s_cluster, namespace) == []

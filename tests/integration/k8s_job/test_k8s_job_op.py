@@ -16,9 +16,8 @@ from dagster import job
 
 from dagster_ext.k8s import k8s_job_op
 from dagster_ext.k8s.spec.owners import POD_NAME_ENV, POD_NAMESPACE_ENV, POD_UID_ENV
-from dagster_ext.testing.waiting import wait_until_gone
 from tests.integration.k8s_job.harness import (
-    created_k8s_job_name,
+    assert_created_k8s_job_deleted,
     dagster_instance,
     external_k8s_jobs,
     external_pods,
@@ -127,12 +126,7 @@ def test_failing_command_fails_the_op_with_exit_code_and_log_tail(
     assert "cannot open input.csv" in text, text  # the log tail, quoted
     assert "preparing" in messages  # streamed into the run's log too
     # delete_failed_k8s_jobs defaults to true, as in dagster-k8s
-    name = created_k8s_job_name(messages)
-    assert name.startswith("dagster-k8s-job-")
-    wait_until_gone(
-        lambda: k8s_cluster.batch_v1.read_namespaced_job(name, k8s_namespace), timeout_s=60, what=name
-    )
-    assert external_k8s_jobs(k8s_cluster, k8s_namespace) == []
+    assert_created_k8s_job_deleted(k8s_cluster, k8s_namespace, messages)
 
 
 def test_oom_fails_the_op_with_oomkilled_and_keeps_the_k8s_job_when_asked(

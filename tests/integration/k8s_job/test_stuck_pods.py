@@ -11,11 +11,9 @@ import pytest
 from dagster import job
 
 from dagster_ext.k8s import k8s_job_op
-from dagster_ext.testing.waiting import wait_until_gone
 from tests.integration.k8s_job.harness import (
-    created_k8s_job_name,
+    assert_created_k8s_job_deleted,
     dagster_instance,
-    external_k8s_jobs,
     log_messages,
     op_config,
     run_in_background,
@@ -56,12 +54,7 @@ def test_pod_that_never_runs_fails_the_op_with_its_reason(
     assert any(reason in text for reason in expected), text
     if "service_account_name" in keys:
         assert "no-such-account" in text, text
-    name = created_k8s_job_name(messages)
-    assert name.startswith("dagster-k8s-job-")
-    wait_until_gone(
-        lambda: k8s_cluster.batch_v1.read_namespaced_job(name, k8s_namespace), timeout_s=60, what=name
-    )
-    assert external_k8s_jobs(k8s_cluster, k8s_namespace) == []
+    assert_created_k8s_job_deleted(k8s_cluster, k8s_namespace, messages)
 
 
 def test_active_deadline_fails_the_op_with_deadline_exceeded(
