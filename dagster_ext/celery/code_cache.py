@@ -3,6 +3,9 @@
 A step's code is loaded once per worker process and code version, not once per step. The key is the
 code pointer plus its version: for a file pointer the file's mtime and size (an edited file is
 re-imported), plus the image the run was launched with and the run's repository load data.
+
+The cached instance holds pooled database connections (`pooling.py`) and captures compute logs
+without spawning processes when there is nothing to redirect (`log_capture.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from dagster._core.definitions.repository_definition import RepositoryDefinition
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.origin import JobPythonOrigin
 from dagster._serdes import serialize_value
+
+from dagster_ext.celery.log_capture import with_worker_log_capture
+from dagster_ext.celery.pooling import hold_connections
 
 MAX_LOCATIONS = 16
 
@@ -56,7 +62,8 @@ class CodeCache:
         with self._lock:
             found = self._instances.get(key)
             if found is None:
-                found = DagsterInstance.from_ref(ref)
+                found = DagsterInstance.from_ref(with_worker_log_capture(ref))
+                hold_connections(found)
                 self._instances[key] = found
             return found
 

@@ -22,6 +22,7 @@ from dagster._core.executor.step_delegating import StepDelegatingExecutor
 
 from dagster_ext.celery.app import make_celery_app
 from dagster_ext.celery.handler import CeleryStepHandler
+from dagster_ext.celery.pooling import hold_connections
 from dagster_ext.celery.settings import (
     DEFAULT_LEASE_S,
     DEFAULT_QUEUE,
@@ -94,6 +95,9 @@ class CeleryQueueExecutor(StepDelegatingExecutor):
     def execute(
         self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
     ) -> Iterator[DagsterEvent]:
+        # The run worker tails the event log every event_poll_seconds and writes an event per launch:
+        # without a pool, each is a new PostgreSQL connection (see pooling.py).
+        hold_connections(plan_context.instance)
         try:
             yield from super().execute(plan_context, execution_plan)
         finally:

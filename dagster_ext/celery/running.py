@@ -1,7 +1,7 @@
 """Run one step inside the warm worker process: `dagster api execute_step`, without the process.
 
 Events go straight to the instance's event storage (the run worker tails them); user code and the
-instance come from the per-process `CODE_CACHE`.
+instance come from the per-process `CODE_CACHE`, what the run's steps share from `RUN_CACHE`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import cast
 
 from dagster import DagsterInstance, MetadataValue
 from dagster._core.events import DagsterEvent
-from dagster._core.execution.api import create_execution_plan, execute_plan_iterator
+from dagster._core.execution.api import execute_plan_iterator
 from dagster._core.execution.context_creation_job import create_context_free_log_manager
 from dagster._core.origin import JobPythonOrigin
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
@@ -19,6 +19,7 @@ from dagster._grpc.types import ExecuteStepArgs
 
 from dagster_ext.celery.claims import Outcome
 from dagster_ext.celery.code_cache import CODE_CACHE
+from dagster_ext.celery.run_cache import RUN_CACHE
 from dagster_ext.errors import DagsterExtError
 
 
@@ -57,20 +58,14 @@ def execute_step_in_worker(args: ExecuteStepArgs, *, worker: str) -> Outcome:
         metadata={"pid": MetadataValue.text(str(os.getpid())), "Celery worker": MetadataValue.text(worker)},
         step_key=step_key,
     )
-    load_data = None
-    if run.has_repository_load_data and run.execution_plan_snapshot_id:
-        load_data = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id).repository_load_data
+    load_data = RUN_CACHE.repository_load_data(instance, run)
     recon_job = CODE_CACHE.recon_job(cast(JobPythonOrigin, run.job_code_origin), load_data).get_subset(
         op_selection=run.resolved_op_selection,
         asset_selection=run.asset_selection,
         asset_check_selection=run.asset_check_selection,
     )
-    plan = create_execution_plan(
-        recon_job,
-        run_config=run.run_config,
-        step_keys_to_execute=keys,
-        known_state=args.known_state,
-        repository_load_data=load_data,
+    plan = RUN_CACHE.execution_plan(
+        recon_job, run, step_keys=keys, known_state=args.known_state, load_data=load_data
     )
     for _ in execute_plan_iterator(
         plan, recon_job, run, instance, run_config=run.run_config, retry_mode=args.retry_mode
