@@ -154,12 +154,14 @@ class K8sJobTracker:
             self._changed.notify_all()
 
     def wait_synced(self, timeout_s: float = 30.0) -> bool:
-        """Block until every watch delivered its first list (so absence means absence).
+        """Block until every watch delivered its first list (so absence means absence). False on
+        timeout or when a watch gave up (e.g. 403: see `errors`).
 
         Only meaningful with `pods="watch"`; an on-demand tracker does not list first."""
         if self._pods_mode == "on_demand":
             return True
-        return self.wait_until(lambda: len(self._cache.synced) == 3, timeout_s=timeout_s)
+        self.wait_until(lambda: len(self._cache.synced) == 3 or bool(self._errors), timeout_s=timeout_s)
+        return len(self._cache.synced) == 3
 
     # -- consuming ---------------------------------------------------------------------------
     def _consume(self, kind: str, watch: ResourceWatch) -> None:

@@ -246,8 +246,14 @@ def test_config_keys_and_signature_are_a_superset_of_dagster_k8s() -> None:
     for position, (name, parameter) in enumerate(inspect.signature(theirs).parameters.items()):
         assert name in ours, name
         assert list(ours).index(name) == position, name  # positional calls keep working
-        if parameter.default is not inspect.Parameter.empty and name != "merge_behavior":
+        # merge_behavior: an enum there, its name here; load_incluster_config: unset means the
+        # launcher's connection (docs/compat.md #35)
+        if parameter.default is not inspect.Parameter.empty and name not in DIFFERENT_DEFAULTS:
             assert ours[name].default == parameter.default, name
+    assert ours["load_incluster_config"].default is None
+
+
+DIFFERENT_DEFAULTS = ("merge_behavior", "load_incluster_config")
 
 
 def test_deadline_condition_is_the_reason_not_the_killed_pods_exit_code() -> None:

@@ -84,7 +84,12 @@ def k8s_job_op_config_schema() -> dict[str, Field]:
         "command": Field(Array(str), is_required=False),
         "args": Field(Array(str), is_required=False),
         "namespace": Field(StringSource, is_required=False),
-        "load_incluster_config": Field(bool, is_required=False, default_value=True),
+        "load_incluster_config": Field(
+            Noneable(bool),
+            is_required=False,
+            default_value=None,
+            description="Unset (and no kubeconfig_file): the K8s run launcher's connection.",
+        ),
         "kubeconfig_file": Field(Noneable(str), is_required=False, default_value=None),
         "timeout": Field(Int, is_required=False, description="Seconds before the op gives up."),
         **sections,

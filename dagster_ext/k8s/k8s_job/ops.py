@@ -19,6 +19,7 @@ from dagster_ext.k8s.k8s_job.config import K8sJobCall, k8s_job_op_config_schema,
 from dagster_ext.k8s.k8s_job.rendering import CALL_SEQUENCE, render_k8s_job_call, step_origin
 from dagster_ext.k8s.k8s_job.running import RunSettings, run_k8s_job
 from dagster_ext.k8s.status import Diagnosis
+from dagster_ext.k8s.step_pods import step_connection
 
 
 class _ContextReporter:
@@ -55,7 +56,7 @@ def execute_k8s_job(  # noqa: PLR0917 - dagster-k8s's positional signature
     labels: dict[str, str] | None = None,
     resources: dict[str, Any] | None = None,
     scheduler_name: str | None = None,
-    load_incluster_config: bool = True,
+    load_incluster_config: bool | None = None,
     kubeconfig_file: str | None = None,
     timeout: int | None = None,
     container_config: dict[str, Any] | None = None,
@@ -82,8 +83,23 @@ def execute_k8s_job(  # noqa: PLR0917 - dagster-k8s's positional signature
     return _execute(context, {**config, **extra}, path="execute_k8s_job")
 
 
+def _with_launcher_connection(context: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """No connection given: reach the API the way the run's K8s run launcher does (as the step
+    executor does), else in-cluster like dagster-k8s. The run pod's ServiceAccount may lack the
+    rights a kubeconfig-configured launcher has."""
+    if config.get("load_incluster_config") is not None or config.get("kubeconfig_file"):
+        return dict(config)
+    connection = step_connection({}, context.instance.run_launcher)
+    return {
+        **config,
+        "load_incluster_config": connection.load_incluster_config,
+        "kubeconfig_file": connection.kubeconfig_file,
+    }
+
+
 def _execute(context: Any, config: Mapping[str, Any], *, path: str) -> Diagnosis:
     _reject_unknown(config, path=path)
+    config = _with_launcher_connection(context, config)
     environ = dict(os.environ)
     call = parse_k8s_job_call(config, path=path, environ=environ)
     origin = step_origin(context)

@@ -119,7 +119,8 @@ def run_k8s_job(
     tracker.start()
     try:
         if not tracker.wait_synced(timeout_s=SYNC_TIMEOUT_S):
-            raise K8sJobError(f"watches on namespace {namespace} did not sync in {SYNC_TIMEOUT_S:.0f}s")
+            why = f": {tracker.errors[0]}" if tracker.errors else f" in {SYNC_TIMEOUT_S:.0f}s"
+            raise K8sJobError(f"could not watch K8s Jobs and pods in namespace {namespace}{why}")
         deadline = None if settings.timeout_s is None else clock() + settings.timeout_s
         _create(gateway, namespace, rendered)
         created = True

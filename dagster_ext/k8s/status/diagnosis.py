@@ -200,6 +200,8 @@ def diagnose(
     if complete and complete.get("status") == "True":
         return Diagnosis(K8sJobState.SUCCEEDED)
     job_failed = _job_condition_failure(k8s_job)
+    if job_failed is not None and job_failed.reason is FailureReason.DEADLINE_EXCEEDED:
+        return job_failed  # its pods were killed by the deadline: their exit codes are not the cause
     retries_left = job_failed is None and int((k8s_job.get("spec") or {}).get("backoffLimit") or 0) > 0
     ordered = _newest_first(pods)
     for pod in ordered:

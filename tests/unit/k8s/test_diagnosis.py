@@ -136,6 +136,13 @@ def test_deadline_exceeded_from_job_condition() -> None:
     assert d.reason is FailureReason.DEADLINE_EXCEEDED
 
 
+def test_deadline_beats_the_exit_code_of_the_pod_it_killed() -> None:
+    cond = [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "too long"}]
+    killed = pod("p", phase="Failed", state={"terminated": {"exitCode": 143}}, created_ago=5)
+    d = run(job(conditions=cond), [killed])
+    assert d.reason is FailureReason.DEADLINE_EXCEEDED
+
+
 def test_replaced_pod_with_retries_left_is_not_a_failure() -> None:
     failed = pod("p-old", phase="Failed", state={"terminated": {"exitCode": 1}}, created_ago=50)
     fresh = pod("p-new", phase="Running", created_ago=5)

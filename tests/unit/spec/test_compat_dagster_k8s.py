@@ -274,7 +274,10 @@ def test_run_worker_manifest_equals_dagster_k8s() -> None:
         user_defined_k8s_config=run_config.run_k8s_config,
         labels={"dagster/job": "process_numbers", "dagster/run-id": RUN_ID},
         # deliberate difference: our pods also learn their own name/namespace/UID (docs/compat.md)
-        env_vars=[{"name": "DAGSTER_RUN_JOB_NAME", "value": "process_numbers"}, *snake_case_env(pod_identity_env())],
+        env_vars=[
+            {"name": "DAGSTER_RUN_JOB_NAME", "value": "process_numbers"},
+            *snake_case_env(pod_identity_env()),
+        ],
     )
     reference = ApiClient().sanitize_for_serialization(reference_job)
     del reference["spec"]["template"]["metadata"]["name"]  # ignored by the Job controller; we omit it
