@@ -179,6 +179,9 @@ class CeleryStepHandler(StepHandler):
                 self.app.control.revoke(task_ids)
             except Exception:  # best effort: the cancel flag is what guarantees it
                 log.warning("could not broadcast revoke for %s", task_ids, exc_info=True)
+        on_terminate = getattr(self._extras, "on_terminate", None)  # k8s_job mode: delete the step K8s Job
+        if sent is not None and on_terminate is not None:
+            on_terminate(sent.message)
         yield DagsterEvent.engine_event(
             ctx.get_step_context(step.step_key),
             f'Terminating step "{step.step_key}": queued tasks are dropped, a running one is interrupted.',

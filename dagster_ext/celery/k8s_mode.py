@@ -114,23 +114,36 @@ class K8sStepSpec:
         )
 
 
-def k8s_message_extras(config: Mapping[str, Any]) -> MessageExtras:
-    """Run worker side: render each step's K8s Job into its task message."""
-    executor_config = dict(config)
+class K8sMessageExtras:
+    """Run worker side: renders each step's K8s Job into its task message (`__call__`), and deletes
+    it when the run is terminated (`on_terminate`)."""
 
-    def extras(ctx: StepHandlerContext, step_key: str) -> dict[str, Any]:
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._executor_config = dict(config)
+
+    def __call__(self, ctx: StepHandlerContext, step_key: str) -> dict[str, Any]:
         launcher = ctx.instance.run_launcher
-        rendered = render_step_pod(ctx, executor_config=executor_config, environ=os.environ)
+        rendered = render_step_pod(ctx, executor_config=self._executor_config, environ=os.environ)
         spec = K8sStepSpec(
-            namespace=rendered.namespace or default_step_namespace(launcher, executor_config),
+            namespace=rendered.namespace or default_step_namespace(launcher, self._executor_config),
             manifest=rendered.manifest,
-            connection=step_connection(executor_config, launcher),
-            diagnosis=diagnosis_settings(executor_config),
-            log_tail_lines=int(executor_config.get("log_tail_lines") or 25),
+            connection=step_connection(self._executor_config, launcher),
+            diagnosis=diagnosis_settings(self._executor_config),
+            log_tail_lines=int(self._executor_config.get("log_tail_lines") or 25),
         )
         return {"k8s": spec.to_payload()}
 
-    return extras
+    @staticmethod
+    def on_terminate(message: StepMessage) -> None:
+        """Delete the step K8s Job from the run worker too: when the Celery worker watching it was
+        lost, nobody else would (the re-dispatched step is dropped once the run is canceled)."""
+        if message.k8s:
+            spec = K8sStepSpec.from_payload(message.k8s)
+            _delete_quietly(_gateway(spec.connection), spec)
+
+
+def k8s_message_extras(config: Mapping[str, Any]) -> MessageExtras:
+    return K8sMessageExtras(config)
 
 
 # -- worker side ---------------------------------------------------------------------------------
@@ -187,6 +200,8 @@ def execute_step_as_k8s_job(message: StepMessage, *, worker: str) -> Outcome:
         raise
     finally:
         tracker.stop()
+    if found is not None and found.reason is FailureReason.DELETED and _run_canceled(job):
+        return Outcome.CANCELED  # the run worker deleted it on terminate
     if found is not None and found.failed:
         reason = _explain(gateway, tracker, spec, found)
         if found.reason not in EXITED:  # a stuck pod (image pull, unschedulable) would stay forever
@@ -316,7 +331,7 @@ def _explain(gateway: K8sGateway, tracker: K8sJobTracker, spec: K8sStepSpec, fou
 
 def _delete_quietly(gateway: K8sGateway, spec: K8sStepSpec) -> None:
     try:
-        gateway.delete_k8s_job(namespace=spec.namespace, name=spec.name, propagation="Background")
-        log.info("deleted step K8s Job %s/%s", spec.namespace, spec.name)
+        if gateway.delete_k8s_job(namespace=spec.namespace, name=spec.name, propagation="Background"):
+            log.info("deleted step K8s Job %s/%s", spec.namespace, spec.name)
     except Exception:
         log.warning("could not delete step K8s Job %s/%s", spec.namespace, spec.name, exc_info=True)

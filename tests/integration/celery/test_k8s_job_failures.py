@@ -8,6 +8,8 @@ is reported as OOMKilled while its slot goes on to the next step.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,14 +37,18 @@ LEASE_S = 3  # a lost worker's step is re-dispatched after ~3 s instead of the d
 def k8s_job_harness(
     celery_harness: Callable[..., CeleryHarness], redis: Any, postgres: Any, k8s_cluster: Any,
     k8s_namespace: str,
-) -> Callable[[float], CeleryHarness]:  # fmt: skip
-    """`k8s_job_harness(slow_s)`: a k8s_job-mode harness whose step pods sleep `slow_s` in `slow`."""
+) -> Callable[..., CeleryHarness]:  # fmt: skip
+    """`k8s_job_harness(slow_s, w1=1)`: a k8s_job-mode harness whose step pods sleep `slow_s` in
+    `slow`, with ready workers named by keyword (value: slots)."""
 
-    def make(slow_s: float) -> CeleryHarness:
+    def make(slow_s: float, **slots: int) -> CeleryHarness:
         h = k8s_harness(celery_harness, redis=redis, postgres=postgres, k8s_cluster=k8s_cluster,
                         namespace=k8s_namespace, extra={"claim_lease_seconds": LEASE_S})  # fmt: skip
         # Step pods are processes of the kubelet: they record into the same trace file as the tests.
         h.executor_config["env_vars"] = [f"DX_SLOW_S={slow_s}", f"DX_TRACE_DIR={h.trace_file.parent}"]
+        for name, count in slots.items():
+            h.start_worker(name, slots=count)
+        h.wait_workers_ready()
         return h
 
     return make
@@ -76,13 +82,10 @@ def _engine_messages(h: CeleryHarness, run_id: str, needle: str) -> list[tuple[f
 
 @pytest.mark.timeout(300)
 def test_sigkill_of_the_worker_watching_a_step_k8s_job_adopts_the_job(
-    k8s_job_harness: Callable[[float], CeleryHarness], k8s_cluster: Any, k8s_namespace: str
+    k8s_job_harness: Callable[..., CeleryHarness], k8s_cluster: Any, k8s_namespace: str
 ) -> None:
     """The next worker adopts the running K8s Job: one Job, one pod, the body ran once, run succeeds."""
-    h = k8s_job_harness(20)
-    h.start_worker("w1", slots=1)
-    h.start_worker("w2", slots=1)
-    h.wait_workers_ready()
+    h = k8s_job_harness(20, w1=1, w2=1)
     run = h.start_run("slow_chain")
     run_id, holder = _running_step(h, "slow", timeout_s=150)
     h.kill_worker(holder)
@@ -106,13 +109,11 @@ def test_sigkill_of_the_worker_watching_a_step_k8s_job_adopts_the_job(
 
 @pytest.mark.timeout(300)
 def test_a_lost_claim_hands_the_running_step_k8s_job_over_instead_of_deleting_it(
-    k8s_job_harness: Callable[[float], CeleryHarness], k8s_cluster: Any, k8s_namespace: str
+    k8s_job_harness: Callable[..., CeleryHarness], k8s_cluster: Any, k8s_namespace: str
 ) -> None:
     """The worker lives but its lease vanishes (as after a claim store outage): it stops watching,
     leaves the Job and the claim, and the re-dispatched step adopts the same Job."""
-    h = k8s_job_harness(15)
-    h.start_worker("w1", slots=2)
-    h.wait_workers_ready()
+    h = k8s_job_harness(15, w1=2)
     run = h.start_run("slow_chain")
     run_id, _ = _running_step(h, "slow", timeout_s=150)
     redis_client = h.store.redis_client()  # type: ignore[attr-defined]
@@ -131,9 +132,30 @@ def test_a_lost_claim_hands_the_running_step_k8s_job_over_instead_of_deleting_it
 
 
 @pytest.mark.timeout(300)
+def test_terminating_a_run_whose_celery_worker_was_lost_deletes_the_step_k8s_job(
+    k8s_job_harness: Callable[..., CeleryHarness], k8s_cluster: Any, k8s_namespace: str
+) -> None:
+    """No Celery worker watches the Job any more: the run worker deletes it when terminated."""
+    h = k8s_job_harness(300, w1=1)
+    run = h.start_run("slow_chain")
+    run_id, holder = _running_step(h, "slow", timeout_s=150)
+    (name,) = [
+        j.metadata.name for j in step_k8s_jobs(k8s_cluster, k8s_namespace, run_id) if op_of(j) == "slow"
+    ]
+    h.kill_worker(holder)
+    os.kill(run.proc.pid, signal.SIGINT)  # what Dagster's run termination delivers to the run worker
+    wait_until_gone(lambda: k8s_cluster.batch_v1.read_namespaced_job(name, k8s_namespace),
+                    timeout_s=60, what=f"the slow step's K8s Job {name}")  # fmt: skip
+    _wait(lambda: not [p for p in step_pods(k8s_cluster, k8s_namespace, run_id) if op_of(p) == "slow"],
+          timeout_s=60, what="the slow step's pod going away")  # fmt: skip
+    run.proc.wait(timeout=60)
+    assert not [e for e in h.trace() if e["step"] == "slow" and e["event"] == "end"]
+
+
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("job_deleted", [False, True], ids=["job_kept", "job_deleted"])
 def test_a_step_k8s_job_that_failed_while_no_worker_watched_reports_its_reason(
-    k8s_job_harness: Callable[[float], CeleryHarness],
+    k8s_job_harness: Callable[..., CeleryHarness],
     k8s_cluster: Any,
     k8s_namespace: str,
     *,
@@ -142,9 +164,7 @@ def test_a_step_k8s_job_that_failed_while_no_worker_watched_reports_its_reason(
     """The pod dies (SIGKILL, no STEP_FAILURE) with no Celery worker alive. The next worker adopts
     the failed K8s Job and its diagnosis becomes the step failure; if the Job was deleted meanwhile,
     the step fails saying so. Either way the step body is not run a second time."""
-    h = k8s_job_harness(5)
-    h.start_worker("w1", slots=1)
-    h.wait_workers_ready()
+    h = k8s_job_harness(5, w1=1)
     run = h.start_run("crash_chain")
     run_id, holder = _running_step(h, "slow_then_crash", timeout_s=150)
     h.kill_worker(holder)
@@ -179,12 +199,10 @@ def test_a_step_k8s_job_that_failed_while_no_worker_watched_reports_its_reason(
 
 @pytest.mark.timeout(300)
 def test_an_oom_killed_step_pod_fails_the_step_and_frees_the_slot(
-    k8s_job_harness: Callable[[float], CeleryHarness], k8s_cluster: Any, k8s_namespace: str
+    k8s_job_harness: Callable[..., CeleryHarness], k8s_cluster: Any, k8s_namespace: str
 ) -> None:
     """One slot: `hog_memory` (512Mi limit, touches 2.5 GiB) fails OOMKilled, then `next_to_oom` runs."""
-    h = k8s_job_harness(0.2)
-    h.start_worker("w1", slots=1)
-    h.wait_workers_ready()
+    h = k8s_job_harness(0.2, w1=1)
     result = h.start_run("oom_then_next").result(timeout_s=240)
     assert not result["success"], result
     run_id = result["run_id"]

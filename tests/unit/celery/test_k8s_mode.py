@@ -73,8 +73,9 @@ class _Gateway:
     def __init__(self) -> None:
         self.deleted: list[str] = []
 
-    def delete_k8s_job(self, *, namespace: str, name: str, propagation: str) -> None:
+    def delete_k8s_job(self, *, namespace: str, name: str, propagation: str) -> bool:
         self.deleted.append(f"{namespace}/{name}")
+        return True
 
 
 def step_job(store: _Store, gateway: _Gateway, *, attempt: int = 0) -> _StepK8sJob:
@@ -127,3 +128,15 @@ def test_a_handed_over_step_keeps_its_claim_running_for_the_next_holder(
     store = open_claim_store(url)
     assert store.status(message.step).state == "running"
     assert [e["event"] for e in store.claim_log("r1")] == ["claimed", "handed_over"]
+
+
+def test_terminate_deletes_the_step_k8s_job_from_the_run_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether or not a Celery worker still watches it: a lost one would leave it running."""
+    from dagster_ext.celery import k8s_mode
+
+    gateway = _Gateway()
+    monkeypatch.setattr(k8s_mode, "_gateway", lambda settings: gateway)
+    message = StepMessage(run_id="r1", step_key="slow", attempt=0, step_args={}, claims_url="redis://x",
+                          lease_s=3.0, step_mode="k8s_job", k8s=spec().to_payload())  # fmt: skip
+    k8s_mode.K8sMessageExtras({}).on_terminate(message)
+    assert gateway.deleted == ["ns/dagster-step-abc"]
