@@ -24,6 +24,7 @@ from examples.numbers_ops import (  # noqa: E402
     process_numbers_celery,
     process_numbers_k8s,
 )
+from examples.words_k8s import process_words_k8s_job  # noqa: E402
 
 defs = Definitions(
     assets=NUMBER_ASSETS,
@@ -33,5 +34,6 @@ defs = Definitions(
         process_numbers_celery,
         process_numbers_asset,
         process_numbers_asset_k8s,
+        process_words_k8s_job,
     ],
 )

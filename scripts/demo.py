@@ -6,7 +6,10 @@ Kubernetes control plane with PostgreSQL storage.
 3. `process_numbers_k8s` and `process_numbers_asset_k8s` run each op/asset in its own K8s Job
    (our step executor; step pods inherit the run pod's spec and the job-level tags).
 4. `process_numbers_celery` runs its ops on a warm Celery worker through the embedded broker.
-Each prints its result (55) and the K8s Jobs it created, like `kubectl get job`.
+5. `process_words_k8s_job` (seed Code 4) starts external K8s Jobs with `k8s_job_op` and
+   `execute_k8s_job`; their output (HELLO, GOODBYE) streams into the run's logs.
+Each prints its result (55, or the streamed words) and the K8s Jobs it created, like
+`kubectl get job`.
 """
 
 from __future__ import annotations
@@ -81,6 +84,18 @@ def run_job(deployment: Any, batch: Any, job: str, result_path: str) -> bool:
     return ok and value == 55
 
 
+def run_words_job(deployment: Any, batch: Any) -> bool:
+    banner("process_words_k8s_job")
+    started = time.monotonic()
+    run_id = deployment.launch("process_words_k8s_job")
+    run = deployment.wait_for_run(run_id, timeout_s=600)
+    words = [w for w in ("HELLO", "GOODBYE") if any(w in m for m in deployment.event_messages(run_id))]
+    print(f"run {run_id}: {run.status.value} in {time.monotonic() - started:.0f}s, streamed: {words}")
+    time.sleep(2)
+    show_k8s_jobs(batch, run_id)
+    return run.status.value == "SUCCESS" and words == ["HELLO", "GOODBYE"]
+
+
 def main() -> int:
     render()
     from kubernetes import client, config
@@ -113,12 +128,14 @@ def main() -> int:
                     run_job(deployment, batch, "process_numbers_k8s", "{run_id}/sum_two_sums/result"),
                     run_job(deployment, batch, "process_numbers_asset_k8s", "examples/summed_two_sums"),
                     run_job(deployment, batch, "process_numbers_celery", "{run_id}/sum_two_sums/result"),
+                    run_words_job(deployment, batch),
                 ]
             finally:
                 stop_process_group(worker)
         api.close()
     banner("summary")
-    print("all seed workflows produced 55" if all(results) else f"FAILED: {results}")
+    ok = "all seed workflows succeeded (55 four times; HELLO and GOODBYE streamed)"
+    print(ok if all(results) else f"FAILED: {results}")
     return 0 if all(results) else 1
 
 
