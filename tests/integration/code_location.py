@@ -113,6 +113,24 @@ def step_retry() -> None:
 
 
 @op
+def numbers_for_retry() -> list[int]:
+    return [1, 2, 3]
+
+
+@op
+def fail_in_first_run(context: OpExecutionContext, numbers: list[int]) -> int:
+    # Run retries tag the new run with dagster/retry_number: only the first run's step fails.
+    if context.run.tags.get("dagster/retry_number") in (None, "0"):
+        raise RuntimeError("the first run fails on purpose")
+    return sum(numbers)
+
+
+@job(executor_def=k8s_job_executor, tags={"dagster/max_retries": 1})
+def step_run_retry() -> None:
+    fail_in_first_run(numbers_for_retry())
+
+
+@op
 def step_sleep_long() -> None:
     time.sleep(120)
 
@@ -135,6 +153,7 @@ defs = Definitions.merge(
             step_unpullable,
             step_missing_sa,
             step_retry,
+            step_run_retry,
             step_sleepy,
         ]
     ),

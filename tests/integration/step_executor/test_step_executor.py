@@ -148,6 +148,39 @@ def test_retry_policy_runs_a_new_step_k8s_job(
     assert len(names) == 2 and names[1] == names[0] + "-1", names
 
 
+def test_run_retry_relaunches_the_failed_run_with_new_step_k8s_jobs(
+    dagster_deployment: Any, k8s_cluster: Any, k8s_namespace: str
+) -> None:
+    """`dagster/max_retries` (seed 001 Code 3): the daemon re-launches the failed run; its run pod
+    and step K8s Jobs succeed (from failure: only the failed step runs again)."""
+    from dagster import RunsFilter
+
+    deployment = dagster_deployment(location=location(), daemon=True)
+    run_id = deployment.launch("step_run_retry")
+    assert deployment.wait_for_run(run_id, timeout_s=180).status.value == "FAILURE"
+    instance = deployment.instance()
+    try:
+        deadline = time.monotonic() + 120
+        retried = []
+        while time.monotonic() < deadline and not retried:
+            retried = instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": run_id}))
+            time.sleep(0.5)
+    finally:
+        instance.dispose()
+    assert retried, "no retry run was launched"
+    retry_id = retried[0].run_id
+    run = deployment.wait_for_run(retry_id, timeout_s=240)
+    assert run.status.value == "SUCCESS", deployment.event_messages(retry_id)[-30:]
+    result = deployment.home / "storage" / retry_id / "fail_in_first_run" / "result"
+    assert pickle.loads(result.read_bytes()) == 6
+    jobs = wait_all_complete(k8s_cluster, k8s_namespace, retry_id, 1)
+    assert jobs[0].metadata.labels["dagster/op"] == "fail_in_first_run"
+    run_jobs = k8s_cluster.batch_v1.list_namespaced_job(
+        k8s_namespace, label_selector=f"dagster/run-id={retry_id},app.kubernetes.io/component=run_worker"
+    ).items
+    assert len(run_jobs) == 1
+
+
 def test_terminating_the_run_removes_step_jobs_and_pods(
     dagster_deployment: Any, k8s_cluster: Any, k8s_namespace: str
 ) -> None:
