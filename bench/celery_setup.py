@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,12 @@ class CeleryBench:
     deployment: DagsterDeployment
     redis_url: str  # without the database number
     work_dir: Path
+    ours_extra: dict[str, Any] = field(default_factory=dict)  # e.g. event_poll_seconds, for a variant
 
     def executor_config(self, executor: str) -> dict[str, Any]:
         """`execution.config` for the executor; the worker reads the same mapping."""
         if executor == "ours":
-            return {"broker": f"{self.redis_url}/{REDIS_DB['ours']}"}
+            return {"broker": f"{self.redis_url}/{REDIS_DB['ours']}", **self.ours_extra}
         if executor == "peer":
             return {
                 "broker": f"{self.redis_url}/{REDIS_DB['peer']}",

@@ -2,7 +2,7 @@
 
 Config keys of dagster-celery's `celery_executor` (broker, backend, include, config_source, retries)
 keep their meaning; the rest are ours. The run worker tails the event log every
-`event_poll_seconds` (0.1 s) instead of polling each task's result every second.
+`event_poll_seconds` (0.05 s) instead of polling each task's result every second.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dagster_ext.celery.app import make_celery_app
 from dagster_ext.celery.handler import CeleryStepHandler
 from dagster_ext.celery.pooling import hold_connections
 from dagster_ext.celery.settings import (
+    DEFAULT_EVENT_POLL_S,
     DEFAULT_LEASE_S,
     DEFAULT_QUEUE,
     DEFAULT_TIME_LIMIT_S,
@@ -79,7 +80,9 @@ def executor_config_schema() -> dict[str, Field]:
             "longer than this so a running step is never handed to a second worker.",
         ),
         "max_lost_redispatches": Field(int, default_value=3, description="Re-dispatches of a lost step."),
-        "event_poll_seconds": Field(float, default_value=0.1, description="Event log tail interval."),
+        "event_poll_seconds": Field(
+            float, default_value=DEFAULT_EVENT_POLL_S, description="Event log tail interval."
+        ),
     }
     from dagster_ext.celery.k8s_mode import k8s_mode_config_schema
 

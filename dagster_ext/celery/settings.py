@@ -24,6 +24,10 @@ DEFAULT_TIME_LIMIT_S = 6 * 3600
 # Redis redelivers an unacked message only after this long; it must outlast the longest step.
 VISIBILITY_MARGIN_S = 600
 DEFAULT_POLL_S = 0.05
+# The run worker's event-log tail: on average half of it is added to every hand-off from a step to the
+# next (see docs/benchmarks.md). Each tick is one indexed query on the run worker's pooled connection,
+# 20 per second per run with steps in flight; raise it when many runs share one PostgreSQL.
+DEFAULT_EVENT_POLL_S = 0.05
 
 
 class StepMode(enum.Enum):
@@ -43,7 +47,7 @@ class QueueSettings:
     embedded_dir: str | None = None
     lease_s: float = DEFAULT_LEASE_S
     time_limit_s: int | None = DEFAULT_TIME_LIMIT_S
-    event_poll_s: float = 0.1
+    event_poll_s: float = DEFAULT_EVENT_POLL_S
     max_redispatches: int = 3
 
     @property
@@ -123,6 +127,6 @@ def settings_from_config(
         embedded_dir=str(embedded) if embedded is not None else None,
         lease_s=lease,
         time_limit_s=int(time_limit) if time_limit is not None else None,
-        event_poll_s=_positive(config, "event_poll_seconds", 0.1),
+        event_poll_s=_positive(config, "event_poll_seconds", DEFAULT_EVENT_POLL_S),
         max_redispatches=int(config.get("max_lost_redispatches", 3)),
     )
