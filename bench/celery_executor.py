@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
 
 from bench import celery_report  # noqa: E402
 from bench.celery_code_location import CHAIN_LENGTH, FAN_OUT_STEPS, SCENARIOS, job_name  # noqa: E402
-from bench.celery_measures import chain_figures, fan_out_figures  # noqa: E402
+from bench.celery_measures import chain_figures, fan_out_figures, slot_occupancy  # noqa: E402
 from bench.celery_setup import SLOTS, CeleryBench, celery_bench  # noqa: E402
 from bench.measures import Event  # noqa: E402
 from bench.report import code_state  # noqa: E402
@@ -52,6 +52,12 @@ def read_events(bench: CeleryBench, run_id: str) -> list[Event]:
         instance.dispose()
 
 
+def read_claim_log(bench: CeleryBench, run_id: str) -> list[dict[str, Any]]:
+    from dagster_ext.celery.claims import open_claim_store
+
+    return open_claim_store(str(bench.executor_config("ours")["broker"])).claim_log(run_id)
+
+
 def run_job(bench: CeleryBench, scenario: str, executor: str) -> tuple[str, str, float]:
     """Launch through the default run launcher and wait; returns run id, status, wall seconds."""
     name = job_name(scenario, executor)
@@ -70,6 +76,8 @@ def measure_run(bench: CeleryBench, scenario: str, executor: str) -> dict[str, A
         figures = chain_figures(events, [f"link_{i:02d}" for i in range(CHAIN_LENGTH)])
     else:
         figures = fan_out_figures(events, expected_steps=FAN_OUT_STEPS, slots=SLOTS)
+        if executor == "ours":
+            figures.update(slot_occupancy(read_claim_log(bench, run_id), slots=SLOTS))
     return {
         "scenario": scenario,
         "executor": executor,

@@ -124,3 +124,26 @@ def fan_out_figures(events: Sequence[Event], *, expected_steps: int, slots: int)
         "utilisation": busy / (slots * window) if window > 0 else None,
         "body_median_s": _median([s.end - s.start for s in spans]),
     }
+
+
+def slot_occupancy(claim_log: Sequence[dict[str, Any]], *, slots: int) -> dict[str, Any]:
+    """How busy the slots were by our claim log: each step attempt holds its slot from `claimed`
+    to `finished` (run lookup, plan, step context, the step, its events). Sum of those spans /
+    (slots x first claim -> last finish). Only our executor keeps such a log.
+    """
+    claimed: dict[tuple[str, int], float] = {}
+    spans: list[tuple[float, float]] = []
+    for entry in claim_log:
+        key = (str(entry.get("step_key")), int(entry.get("attempt") or 0))
+        if entry.get("event") == "claimed":
+            claimed[key] = float(entry["at"])
+        elif entry.get("event") == "finished" and key in claimed:
+            spans.append((claimed.pop(key), float(entry["at"])))
+    if not spans:
+        return {"slot_occupancy": None}
+    window = max(end for _, end in spans) - min(start for start, _ in spans)
+    busy = sum(end - start for start, end in spans)
+    return {
+        "claimed_spans": len(spans),
+        "slot_occupancy": busy / (slots * window) if window > 0 else None,
+    }

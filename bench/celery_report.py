@@ -105,6 +105,8 @@ def summarize(runs: Sequence[dict[str, Any]], *, code: dict[str, Any], wall_s: f
             "throughput": "200 steps / (first STEP_START -> last STEP_SUCCESS)",
             "peak_concurrency": "most steps between STEP_START and STEP_SUCCESS at one moment",
             "utilisation": "sum of (STEP_SUCCESS - STEP_START) / (4 slots x (first start -> last end))",
+            "slot_occupancy": "ours only, from the claim log: sum of (claimed -> finished) per step / "
+            "(4 slots x (first claim -> last finish))",
         },
         "goals": goals(runs, compared),
         "comparisons": compared,
@@ -127,6 +129,7 @@ ROWS: tuple[tuple[str, str, str, float], ...] = (  # scenario, field, label, dis
     ("fan_out_200", "throughput_steps_per_s", "throughput (steps/s)", 1),
     ("fan_out_200", "peak_concurrency", "peak steps executing at once (cap 4)", 1),
     ("fan_out_200", "utilisation", "slot utilisation (%)", 100),
+    ("fan_out_200", "slot_occupancy", "slot occupancy, claimed -> finished (%, ours only)", 100),
     ("fan_out_200", "window_s", "first start -> last success (s)", 1),
 )
 
