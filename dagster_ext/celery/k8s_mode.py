@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import Bool, DagsterEventType, DagsterInstance, Field, Map, Noneable, StringSource
+from dagster import DagsterEventType, DagsterInstance, Field
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.executor.step_delegating.step_handler.base import StepHandlerContext
 from dagster._core.storage.dagster_run import DagsterRun
@@ -34,7 +34,7 @@ from dagster_ext.celery.messages import StepMessage
 from dagster_ext.celery.running import run_to_execute
 from dagster_ext.errors import DagsterExtError
 from dagster_ext.k8s.client import ConnectionSettings, K8sConflict, K8sGateway
-from dagster_ext.k8s.config_schema import container_fields, dagster_ext_fields, k8s_config_shape
+from dagster_ext.k8s.config_schema import step_pod_fields
 from dagster_ext.k8s.status import Diagnosis, DiagnosisSettings, FailureReason
 from dagster_ext.k8s.step_pods import (
     default_step_namespace,
@@ -65,23 +65,7 @@ class K8sModeError(DagsterExtError):
 
 def k8s_mode_config_schema() -> dict[str, Field]:
     """The K8s step executor's pod keys (same names, same meaning); used when `step_mode: k8s_job`."""
-    return {
-        **container_fields(),
-        "load_incluster_config": Field(bool, is_required=False),
-        "kubeconfig_file": Field(Noneable(str), is_required=False),
-        "job_namespace": Field(StringSource, is_required=False),
-        "step_k8s_config": Field(k8s_config_shape(), is_required=False),
-        "per_step_k8s_config": Field(
-            Map(str, k8s_config_shape(), key_label_name="step_name"), is_required=False, default_value={}
-        ),
-        "inherit_run_tags": Field(
-            Bool,
-            is_required=False,
-            default_value=True,
-            description="k8s_job mode: step pods include the job-level dagster-k8s/config tag.",
-        ),
-        **dagster_ext_fields(),
-    }
+    return step_pod_fields()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import Array, BoolSource, Field, IntSource, Map, Noneable, Permissive, Shape, StringSource
+from dagster import Array, Bool, BoolSource, Field, IntSource, Map, Noneable, Permissive, Shape, StringSource
 
 DAGSTER_HOME_DEFAULT = "/opt/dagster/dagster_home"
 
@@ -64,6 +64,28 @@ def connection_fields(*, incluster_default: bool) -> dict[str, Field]:
         "load_incluster_config": Field(bool, is_required=False, default_value=incluster_default),
         "kubeconfig_file": Field(Noneable(str), is_required=False, default_value=None),
         "k8s_api_ssl_ca_cert_file": Field(Noneable(str), is_required=False, default_value=None),
+    }
+
+
+def step_pod_fields() -> dict[str, Field]:
+    """What a step K8s Job's pod is made of, for every executor that runs steps as K8s Jobs (the
+    K8s step executor, the Celery executor's `k8s_job` mode): same names, same meaning."""
+    return {
+        **container_fields(),
+        "load_incluster_config": Field(bool, is_required=False),
+        "kubeconfig_file": Field(Noneable(str), is_required=False),
+        "job_namespace": Field(StringSource, is_required=False),
+        "step_k8s_config": Field(k8s_config_shape(), is_required=False),
+        "per_step_k8s_config": Field(
+            Map(str, k8s_config_shape(), key_label_name="step_name"), is_required=False, default_value={}
+        ),
+        "inherit_run_tags": Field(
+            Bool,
+            is_required=False,
+            default_value=True,
+            description="Step pods include the job-level dagster-k8s/config tag (seed 001 §1.2).",
+        ),
+        **dagster_ext_fields(),
     }
 
 
