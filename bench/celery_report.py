@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.report import _machine
+from bench.report import _machine, save_figure
 
 GOAL_LATENCY_RATIO = 10.0  # dagster-celery / ours, per-step latency on the serial chain
 GOAL_OVERHEAD_S = 0.030  # per warm step, ours minus in_process
@@ -194,12 +194,5 @@ def plot(summary: dict[str, Any], path: Path) -> None:
         ax.margins(y=0.15)
         ax.tick_params(axis="x", labelsize=9)
     machine = summary["machine"]
-    fig.suptitle(
-        f"dagster-ext celery_queue_executor vs dagster_celery.celery_executor — Redis + PostgreSQL, "
-        f"{machine['cpus']} cores, one run each",
-        fontsize=12,
-    )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    title = "dagster-ext celery_queue_executor vs dagster_celery.celery_executor — Redis + PostgreSQL"
+    save_figure(fig, path, f"{title}, {machine['cpus']} cores, one run each")

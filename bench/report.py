@@ -221,11 +221,15 @@ def plot(summary: dict[str, Any], path: Path) -> None:
             ax.axhline(goal, color="tab:red", linestyle="--", linewidth=1, label=f"goal ≤ {goal:g}")
         ax.legend(fontsize=9)
     machine = summary["machine"]
-    fig.suptitle(
-        f"dagster-ext k8s_job_executor vs dagster_k8s.k8s_job_executor — local cluster, "
-        f"{machine['cpus']} cores, one run each",
-        fontsize=12,
-    )
+    title = "dagster-ext k8s_job_executor vs dagster_k8s.k8s_job_executor — local cluster"
+    save_figure(fig, path, f"{title}, {machine['cpus']} cores, one run each")
+
+
+def save_figure(fig: Any, path: Path, title: str) -> None:
+    """The common ending of every bench plot: title, layout, PNG, release the figure."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
