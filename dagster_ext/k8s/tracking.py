@@ -27,7 +27,7 @@ from typing import Literal
 
 from dagster_ext.k8s.client import K8sGateway, ResourceWatch, WatchEvent
 from dagster_ext.k8s.status import Diagnosis, DiagnosisSettings, diagnose
-from dagster_ext.k8s.status.pods import JsonDict
+from dagster_ext.k8s.status.pods import JsonDict, condition
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ def _job_of_pod(pod: JsonDict) -> str | None:
 
 
 def _condition_true(k8s_job: JsonDict, kind: str) -> bool:
-    conditions = (k8s_job.get("status") or {}).get("conditions") or ()
-    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
+    found = condition(k8s_job, kind)
+    return found is not None and found.get("status") == "True"
 
 
 def _finished(k8s_job: JsonDict) -> bool:
