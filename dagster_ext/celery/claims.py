@@ -12,8 +12,10 @@ Two stores implement `ClaimStore`: Redis (production) and SQLite (the embedded d
 from __future__ import annotations
 
 import enum
+import json
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, NewType, Protocol
 
@@ -89,6 +91,11 @@ class ClaimStore(Protocol):
     def heartbeat_worker(self, name: str, info: dict[str, Any], ttl_s: float) -> None: ...
     def forget_worker(self, name: str) -> None: ...
     def workers(self) -> list[dict[str, Any]]: ...
+
+
+def log_entry(event: str, **fields: Any) -> str:
+    """One claim log line; `pid` names the slot process, so gaps between a slot's steps can be read."""
+    return json.dumps({"event": event, "at": time.time(), "pid": os.getpid(), **fields})
 
 
 _stores: dict[tuple[int, str], ClaimStore] = {}

@@ -15,7 +15,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from dagster_ext.celery.claims import RETENTION_S, ClaimResult, ClaimStatus, Outcome, StepAttempt
+from dagster_ext.celery.claims import RETENTION_S, ClaimResult, ClaimStatus, Outcome, StepAttempt, log_entry
 
 PREFIX = "dagster-ext:"
 
@@ -111,7 +111,7 @@ class RedisClaimStore:
 
     def record(self, run_id: str, event: str, **fields: Any) -> None:
         key = f"{PREFIX}log:{run_id}"
-        self._r.rpush(key, json.dumps({"event": event, "at": time.time(), **fields}))
+        self._r.rpush(key, log_entry(event, **fields))
         self._r.expire(key, RETENTION_S)
 
     def claim_log(self, run_id: str) -> list[dict[str, Any]]:
@@ -139,8 +139,7 @@ class RedisClaimStore:
 
 
 def _entry(event: str, step: StepAttempt, **fields: Any) -> str:
-    body = {"event": event, "at": time.time(), "step_key": step.step_key, "attempt": step.attempt, **fields}
-    return json.dumps(body)
+    return log_entry(event, step_key=step.step_key, attempt=step.attempt, **fields)
 
 
 def _status(step: StepAttempt, fields: dict[str, str], alive: bool) -> ClaimStatus:

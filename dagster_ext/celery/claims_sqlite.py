@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dagster_ext.celery.claims import ClaimResult, ClaimStatus, Outcome, StepAttempt
+from dagster_ext.celery.claims import ClaimResult, ClaimStatus, Outcome, StepAttempt, log_entry
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS claims (
@@ -54,8 +54,9 @@ class SqliteClaimStore:
 
     @staticmethod
     def _log(conn: sqlite3.Connection, run_id: str, event: str, **fields: Any) -> None:
-        entry = json.dumps({"event": event, "at": time.time(), **fields})
-        conn.execute("INSERT INTO claim_log (run_id, entry) VALUES (?, ?)", (run_id, entry))
+        conn.execute(
+            "INSERT INTO claim_log (run_id, entry) VALUES (?, ?)", (run_id, log_entry(event, **fields))
+        )
 
     def claim(self, step: StepAttempt, *, holder: str, worker: str, lease_s: float) -> ClaimResult:
         now = time.time()

@@ -1,10 +1,12 @@
 """`CeleryStepHandler`: the run worker's side. Ready steps become Celery tasks; health comes from
-the claim store; a step whose worker died is dispatched again; terminate cancels the run's steps.
+the claim store; a step whose worker died, or whose message was lost before any worker claimed it,
+is dispatched again; terminate cancels the run's steps.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,6 +22,7 @@ from dagster._core.executor.step_delegating.step_handler.base import (
 
 from dagster_ext.celery.claims import ClaimStatus, ClaimStore, StepAttempt, open_claim_store
 from dagster_ext.celery.conf import TASK_NAME
+from dagster_ext.celery.lost_messages import idle_worker_for
 from dagster_ext.celery.messages import StepMessage
 from dagster_ext.celery.priorities import broker_priority, step_queue, step_urgency
 from dagster_ext.celery.settings import QueueSettings
@@ -33,6 +36,7 @@ class _Dispatched:
     queue: str
     priority: int | None
     redispatched_for_claims: int = -1  # the claim count we already re-dispatched after
+    queued_at: float = 0.0  # epoch seconds of the last publish
 
 
 # Extra message fields for a step (k8s_job mode renders the step K8s Job here).
@@ -56,6 +60,7 @@ class CeleryStepHandler(StepHandler):
         self._extras = message_extras
         self._dispatched: dict[str, _Dispatched] = {}
         self._canceled_runs: set[str] = set()
+        self._workers: tuple[float, list[dict[str, Any]]] = (0.0, [])
 
     @property
     def name(self) -> str:
@@ -110,7 +115,7 @@ class CeleryStepHandler(StepHandler):
                 "urgency": MetadataValue.int(urgency),
             },
         )
-        self._dispatched[step.ident] = _Dispatched(message, queue, priority)
+        self._dispatched[step.ident] = _Dispatched(message, queue, priority, queued_at=time.time())
         self._publish(message, queue, priority)
 
     def _publish(self, message: StepMessage, queue: str, priority: int | None) -> None:
@@ -127,9 +132,35 @@ class CeleryStepHandler(StepHandler):
         status = self.store.status(step)
         if status.state == "done":
             return self._health_of_done(status)
-        if status.state != "running" or status.lease_alive:
-            return CheckStepHealthResult.healthy()  # queued, or running with a live lease
-        return self._handle_lost(step_handler_context, step, status)
+        if status.state == "running" and status.lease_alive:
+            return CheckStepHealthResult.healthy()
+        if status.state == "running":
+            sent = self._dispatched.get(step.ident)
+            if sent is None or sent.redispatched_for_claims != status.claims:
+                return self._handle_lost(step_handler_context, step, status, sent)
+        # Our last message for the step is not claimed yet (first dispatch, or the one after a loss).
+        return self._health_of_unclaimed(step_handler_context, step)
+
+    def _live_workers(self) -> list[dict[str, Any]]:
+        """The workers' heartbeats, read at most once a second whatever the number of queued steps."""
+        read_at, workers = self._workers
+        if time.monotonic() - read_at >= 1.0:
+            workers = self.store.workers()
+            self._workers = (time.monotonic(), workers)
+        return workers
+
+    def _health_of_unclaimed(self, ctx: StepHandlerContext, step: StepAttempt) -> CheckStepHealthResult:
+        sent = self._dispatched.get(step.ident)
+        if sent is None:
+            return CheckStepHealthResult.healthy()  # resumed run: its message is not ours to judge
+        idle = idle_worker_for(sent.queue, sent.queued_at, self._live_workers())
+        if idle is None:
+            return CheckStepHealthResult.healthy()  # waiting for a slot
+        reason = (
+            f'no worker claimed the step although worker {idle} of queue "{sent.queue}" had a free '
+            "slot (its message was lost, e.g. in a broker reconnect)"
+        )
+        return self._redispatch(ctx, step, sent, reason, event="unclaimed", worker=idle)
 
     @staticmethod
     def _health_of_done(status: ClaimStatus) -> CheckStepHealthResult:
@@ -138,29 +169,31 @@ class CeleryStepHandler(StepHandler):
         return CheckStepHealthResult.healthy()  # its events are in (or on their way to) the event log
 
     def _handle_lost(
-        self, ctx: StepHandlerContext, step: StepAttempt, status: ClaimStatus
+        self, ctx: StepHandlerContext, step: StepAttempt, status: ClaimStatus, sent: _Dispatched | None
     ) -> CheckStepHealthResult:
-        sent = self._dispatched.get(step.ident)
         reason = f"Celery worker {status.worker} stopped renewing its claim on the step (worker lost)"
         if sent is None:  # resumed run: we did not send it; let Dagster's retry policy decide
             return CheckStepHealthResult.unhealthy(reason)
-        if sent.redispatched_for_claims == status.claims:
-            return CheckStepHealthResult.healthy()  # already sent again; waiting for a worker
+        sent.redispatched_for_claims = status.claims
+        return self._redispatch(ctx, step, sent, reason, event="lost", worker=status.worker)
+
+    def _redispatch(
+        self, ctx: StepHandlerContext, step: StepAttempt, sent: _Dispatched, reason: str, *, event: str,
+        worker: str | None,
+    ) -> CheckStepHealthResult:  # fmt: skip
         if sent.message.dispatch >= self._settings.max_redispatches:
             return CheckStepHealthResult.unhealthy(
                 f"{reason}; gave up after {sent.message.dispatch} re-dispatches (max_lost_redispatches)"
             )
         message = replace(sent.message, dispatch=sent.message.dispatch + 1)
-        sent.message, sent.redispatched_for_claims = message, status.claims
+        sent.message, sent.queued_at = message, time.time()
         DagsterEvent.engine_event(
             ctx.get_step_context(step.step_key),
             f"{reason}; dispatching it again (re-dispatch {message.dispatch} of "
             f"{self._settings.max_redispatches}). The claim makes sure it runs once.",
             EngineEventData(),
         )
-        self.store.record(
-            step.run_id, "lost", step_key=step.step_key, attempt=step.attempt, worker=status.worker
-        )
+        self.store.record(step.run_id, event, step_key=step.step_key, attempt=step.attempt, worker=worker)
         self._publish(message, sent.queue, sent.priority)
         return CheckStepHealthResult.healthy()
 

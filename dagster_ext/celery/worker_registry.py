@@ -1,5 +1,7 @@
 """Workers announce themselves in the claim store (name, queues, slots) so that `status` works on
-every broker, including the filesystem one that has no worker inspection.
+every broker, including the filesystem one that has no worker inspection, and say since when they
+have had a free slot (`idle_since`, sampled every `SAMPLE_S`): the run worker uses that to tell a
+step that waits for a slot from a step whose message was lost (see `lost_messages`).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import Any
 
 from celery import Celery
@@ -17,6 +20,32 @@ from dagster_ext.celery.claims import open_claim_store
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
+SAMPLE_S = 0.5
+
+
+def reserved_count() -> int:
+    """Messages this worker holds (received, not yet finished): Celery's own bookkeeping."""
+    from celery.worker import state
+
+    return len(state.reserved_requests)
+
+
+class IdleClock:
+    """Since when the worker has continuously had room for one more message (None: it is full).
+
+    Sampled, so a slot that was full only between two samples is missed: the run worker's grace
+    covers that, and a wrong guess only costs a duplicate message that the claim drops.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.idle_since: float | None = None
+
+    def sample(self, held: int, now: float) -> None:
+        if held >= self.capacity:
+            self.idle_since = None
+        elif self.idle_since is None:
+            self.idle_since = now
 
 
 class WorkerRegistration:
@@ -29,6 +58,7 @@ class WorkerRegistration:
             "host": socket.gethostname(),
         }
         self._name = name
+        self._clock = IdleClock(concurrency)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -44,12 +74,18 @@ class WorkerRegistration:
 
     def _loop(self) -> None:
         store = open_claim_store(self._claims_url)
+        next_beat = 0.0
         while True:
-            try:
-                store.heartbeat_worker(self._name, self._info, ttl_s=HEARTBEAT_S * 3)
-            except Exception:
-                log.warning("could not register worker %s in the claim store", self._name, exc_info=True)
-            if self._stop.wait(HEARTBEAT_S):
+            now = time.time()
+            self._clock.sample(reserved_count(), now)
+            if now >= next_beat:
+                next_beat = now + HEARTBEAT_S
+                info = {**self._info, "idle_since": self._clock.idle_since, "sampled_at": now}
+                try:
+                    store.heartbeat_worker(self._name, info, ttl_s=HEARTBEAT_S * 3)
+                except Exception:
+                    log.warning("could not register worker %s in the claim store", self._name, exc_info=True)
+            if self._stop.wait(SAMPLE_S):
                 return
 
     def _on_shutdown(self, **_: Any) -> None:

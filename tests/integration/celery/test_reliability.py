@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import time
@@ -11,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis as redis_lib
 from dagster import DagsterInstance, RunsFilter
 
 from tests.integration.celery.harness import CeleryHarness, iter_events
@@ -94,3 +97,39 @@ def test_terminate_stops_running_steps_and_drops_queued_ones(
         assert dagster_run.is_finished and not dagster_run.is_success
     log = h.store.claim_log(dagster_run.run_id)
     assert [e for e in log if e["event"] == "claimed" and e["step_key"].startswith("long_")][2:] == []
+
+
+def _drop_one_queued_message(redis_url: str, step_prefix: str) -> str | None:
+    """Delete the newest queued message of a step named `step_prefix*` straight from Redis, the way a
+    broker reconnect loses a message a worker had received but not started. Returns its step key."""
+    client = redis_lib.Redis.from_url(redis_url)
+    for key in client.keys("dagster*"):
+        if key.startswith(b"dagster-ext:") or client.type(key) != b"list":
+            continue  # our claim log lives next to the queues
+        for raw in client.lrange(key, 0, -1):
+            _, kwargs, _ = json.loads(base64.b64decode(json.loads(raw)["body"]))
+            if kwargs["step_key"].startswith(step_prefix) and client.lrem(key, 1, raw) == 1:
+                return str(kwargs["step_key"])
+    return None
+
+
+@pytest.mark.timeout(180)
+def test_a_step_whose_message_was_lost_before_any_claim_is_dispatched_again(
+    celery_harness: Callable[..., CeleryHarness], redis: Any
+) -> None:
+    """Nothing claimed the step, nothing holds a lease on it: only the idle worker gives it away."""
+    h = celery_harness({"broker": redis.url})
+    h.env["DX_STEP_SLEEP"] = "0.3"
+    h.start_worker("w1", slots=1)
+    h.wait_workers_ready()
+    run = h.start_run("fan_out")
+    h.wait_trace(lambda e: e["event"] == "start" and e["step"].startswith("work_"), timeout_s=90)
+    lost = _drop_one_queued_message(redis.url, "work_")
+    assert lost is not None, "no work_ message was left in the queue to lose"
+    result = run.result(timeout_s=120)
+    assert result["success"], result
+    ends = Counter(e["step"] for e in iter_events(h.trace(), "end"))
+    assert len(ends) == 30 and set(ends.values()) == {1}, ends
+    log = [e for e in h.store.claim_log(result["run_id"]) if e.get("step_key") == lost]
+    assert [e["event"] for e in log] == ["dispatched", "unclaimed", "dispatched", "claimed", "finished"], log
+    assert log[1]["worker"] == "w1@test"
