@@ -8,8 +8,10 @@ Dagster's default run launcher for every run: only the executor differs. Each Ce
 one worker with 4 prefork slots, warmed by one small run before measuring. Per executor: a 20-step
 serial chain (per-step latency; overhead per warm step against the same chain under Dagster's
 in_process executor, measured in the same invocation) and 200 no-op steps behind 4 slots
-(throughput, peak concurrency, slot utilisation). Writes `bench/results/celery_executor.json` and
-`docs/images/celery_bench.png`.
+(throughput, peak concurrency, slot utilisation), also with our worker's `--read-ahead 1`. Both
+Celery workers import `bench/celery_slot_probe.py`, which records each task's span in its slot
+process from Celery's own signals: one slot-utilisation measure for both executors. Writes
+`bench/results/celery_executor.json` and `docs/images/celery_bench.png`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ if str(ROOT) not in sys.path:
 
 from bench import celery_report  # noqa: E402
 from bench.celery_code_location import CHAIN_LENGTH, FAN_OUT_STEPS, SCENARIOS, job_name  # noqa: E402
-from bench.celery_measures import chain_figures, fan_out_figures, slot_occupancy  # noqa: E402
+from bench.celery_measures import chain_figures, fan_out_figures, slot_occupancy, slot_task_figures  # noqa: E402
 from bench.celery_setup import SLOTS, CeleryBench, celery_bench  # noqa: E402
 from bench.measures import Event  # noqa: E402
 from bench.report import code_state  # noqa: E402
@@ -36,7 +38,7 @@ from bench.report import code_state  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "celery_executor.json"
 PLOT = ROOT / "docs" / "images" / "celery_bench.png"
 RUN_TIMEOUT_S = 600.0
-EXECUTOR_ORDER = ("in_process", "ours", "peer")
+EXECUTOR_ORDER = ("in_process", "ours", "ours_read_ahead", "peer")
 MEASURED = ("chain_20", "fan_out_200")
 
 
@@ -69,14 +71,24 @@ def run_job(bench: CeleryBench, scenario: str, executor: str) -> tuple[str, str,
     return run_id, run.status.value, wall
 
 
+def read_slot_probe(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def measure_run(bench: CeleryBench, scenario: str, executor: str) -> dict[str, Any]:
+    probe = bench.slot_probe_file(executor)
+    probe.unlink(missing_ok=True)  # the workers append per task: this run's tasks only
     run_id, status, wall = run_job(bench, scenario, executor)
     events = read_events(bench, run_id)
     if scenario == "chain_20":
         figures = chain_figures(events, [f"link_{i:02d}" for i in range(CHAIN_LENGTH)])
     else:
         figures = fan_out_figures(events, expected_steps=FAN_OUT_STEPS, slots=SLOTS)
-        if executor == "ours":
+        if executor != "in_process":
+            figures.update(slot_task_figures(read_slot_probe(probe), slots=SLOTS))
+        if executor.startswith("ours"):
             figures.update(slot_occupancy(read_claim_log(bench, run_id), slots=SLOTS))
     return {
         "scenario": scenario,

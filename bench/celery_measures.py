@@ -147,3 +147,54 @@ def slot_occupancy(claim_log: Sequence[dict[str, Any]], *, slots: int) -> dict[s
         "claimed_spans": len(spans),
         "slot_occupancy": busy / (slots * window) if window > 0 else None,
     }
+
+
+def slot_gaps(spans_by_slot: dict[Any, list[tuple[float, float]]]) -> list[float]:
+    """Per slot process, the idle time between one task's end and its next task's start."""
+    gaps: list[float] = []
+    for spans in spans_by_slot.values():
+        ordered = sorted(spans)
+        gaps += [b[0] - a[1] for a, b in itertools.pairwise(ordered)]
+    return gaps
+
+
+def saturated_utilisation(spans: Sequence[tuple[float, float]], *, slots: int) -> float | None:
+    """Busy share of the slots while steps were waiting for them: from the second task's start (the
+    first leaf; before it only the root step is ready) to the last task's start (after it the queue
+    is empty and slots go idle for want of work, not for the executor). Spans are clipped to it.
+    """
+    starts = sorted(start for start, _ in spans)
+    if len(starts) < 3:
+        return None
+    begin, end = starts[1], starts[-1]
+    if end <= begin:
+        return None
+    busy = sum(max(0.0, min(e, end) - max(s, begin)) for s, e in spans)
+    return busy / (slots * (end - begin))
+
+
+def slot_task_figures(probe: Sequence[dict[str, Any]], *, slots: int) -> dict[str, Any]:
+    """Slot utilisation from Celery's task signals (`bench.celery_slot_probe`), for either executor:
+    task spans (task_prerun -> task_postrun in the slot process) over slots x the saturated window
+    (`saturated_utilisation`, the goal's measure) and over slots x first task start -> last task end
+    (`slot_utilisation_all`, root and drain included); and the idle gap a slot process had between
+    two tasks (median, p95).
+    """
+    if not probe:
+        return {"slot_utilisation": None}
+    by_pid: dict[Any, list[tuple[float, float]]] = {}
+    for task in probe:
+        by_pid.setdefault(task["pid"], []).append((float(task["start"]), float(task["end"])))
+    spans = [span for pid_spans in by_pid.values() for span in pid_spans]
+    window = max(end for _, end in spans) - min(start for start, _ in spans)
+    gaps = sorted(slot_gaps(by_pid))
+    busy = sum(end - start for start, end in spans)
+    return {
+        "tasks": len(spans),
+        "slot_processes": len(by_pid),
+        "slot_utilisation_all": busy / (slots * window) if window > 0 else None,
+        "slot_utilisation": saturated_utilisation(spans, slots=slots),
+        "task_median_s": _median([end - start for start, end in spans]),
+        "slot_gap_median_s": _median(gaps),
+        "slot_gap_p95_s": gaps[int(0.95 * (len(gaps) - 1))] if gaps else None,
+    }

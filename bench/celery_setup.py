@@ -28,8 +28,12 @@ from dagster_ext.testing.services import postgres_server, redis_server
 ROOT = Path(__file__).resolve().parents[1]
 SLOTS = 4
 WORKER_READY_TIMEOUT_S = 90.0
+# Imported by both workers: Celery's task signals give one slot-utilisation measure for both.
+PROBE = "bench.celery_slot_probe"
 # Redis databases: ours uses one (broker and claims), dagster-celery a broker and a result backend.
 REDIS_DB = {"ours": 0, "peer": 1, "peer_backend": 2}
+# Our worker's --read-ahead per bench executor (the variant runs one worker the same way otherwise).
+READ_AHEAD = {"ours": 0, "ours_read_ahead": 1}
 
 
 @dataclass
@@ -41,7 +45,7 @@ class CeleryBench:
 
     def executor_config(self, executor: str) -> dict[str, Any]:
         """`execution.config` for the executor; the worker reads the same mapping."""
-        if executor == "ours":
+        if executor in READ_AHEAD:
             return {"broker": f"{self.redis_url}/{REDIS_DB['ours']}", **self.ours_extra}
         if executor == "peer":
             return {
@@ -54,6 +58,10 @@ class CeleryBench:
         config = self.executor_config(executor)
         return {"execution": {"config": config}} if config else {}
 
+    def slot_probe_file(self, executor: str) -> Path:
+        """Where `bench.celery_slot_probe` in the executor's worker writes its task spans."""
+        return self.work_dir / f"slots-{executor}.jsonl"
+
     @contextmanager
     def workers(self, executor: str, *, slots: int = SLOTS) -> Iterator[subprocess.Popen[bytes] | None]:
         """One worker with `slots` prefork slots for a Celery executor (none for in_process)."""
@@ -63,10 +71,12 @@ class CeleryBench:
         config = self.work_dir / f"worker-{executor}.yaml"
         config.write_text(yaml.safe_dump(self.run_config(executor)))
         log_path = self.work_dir / f"worker-{executor}.log"
+        env = {**self.deployment.env, "DX_SLOT_PROBE_FILE": str(self.slot_probe_file(executor))}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 worker_command(executor, config, slots),
-                env=self.deployment.env,
+                env=env,
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -80,16 +90,17 @@ class CeleryBench:
 
 
 def worker_command(executor: str, config: Path, slots: int) -> list[str]:
-    """Each executor's own worker CLI, with `slots` slots on queue `dagster`."""
-    if executor == "ours":
+    """Each executor's own worker CLI, with `slots` slots on queue `dagster` and the slot probe."""
+    if executor in READ_AHEAD:
         cli = [sys.executable, "-c", "from dagster_ext.cli import main; main()", "celery", "worker"]
-        cli += ["-y", str(config), "-q", "dagster", "-n", "ours@bench", "-l", "WARNING"]
-        return [*cli, "-c", str(slots)]
+        cli += ["-y", str(config), "-q", "dagster", "-n", f"{executor}@bench", "-l", "WARNING"]
+        cli += ["--read-ahead", str(READ_AHEAD[executor])]
+        return [*cli, "-c", str(slots), "--", "-I", PROBE]
     # dagster-celery's CLI writes the config as a `dagster_celery_config` module under
     # $DAGSTER_HOME and runs `celery -A dagster_celery.app worker` with it on the PYTHONPATH.
     cli = ["dagster-celery", "worker", "start"]
     cli += ["-A", "dagster_celery.app", "-y", str(config), "-q", "dagster", "-n", "peer", "-l", "WARNING"]
-    return [*cli, "--", "-c", str(slots)]
+    return [*cli, "--", "-c", str(slots), "-I", PROBE]
 
 
 def wait_worker_ready(broker: str, name: str, proc: subprocess.Popen[bytes], log: Path) -> None:

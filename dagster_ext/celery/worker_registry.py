@@ -49,16 +49,19 @@ class IdleClock:
 
 
 class WorkerRegistration:
-    def __init__(self, *, claims_url: str, queues: list[str], concurrency: int, name: str) -> None:
+    def __init__(
+        self, *, claims_url: str, queues: list[str], concurrency: int, name: str, read_ahead: int = 0
+    ) -> None:
         self._claims_url = claims_url
         self._info: dict[str, Any] = {
             "queues": queues,
             "concurrency": concurrency,
+            "read_ahead": read_ahead,
             "pid": os.getpid(),
             "host": socket.gethostname(),
         }
         self._name = name
-        self._clock = IdleClock(concurrency)
+        self._clock = IdleClock(concurrency + read_ahead)  # room for a message, not only a slot
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -61,12 +61,14 @@ class CeleryHarness:
     def run_config(self) -> dict[str, Any]:
         return {"execution": {"config": self.executor_config}}
 
-    def start_worker(self, name: str, *, queues: tuple[str, ...] = ("dagster",), slots: int = 1) -> None:
+    def start_worker(
+        self, name: str, *, queues: tuple[str, ...] = ("dagster",), slots: int = 1, read_ahead: int = 0
+    ) -> None:
         config_path = self.home / "worker_config.yaml"
         config_path.write_text(yaml.safe_dump(self.run_config))
         args = [sys.executable, "-c", "from dagster_ext.cli import main; main()", "celery", "worker"]
         args += ["-y", str(config_path)]
-        args += ["-c", str(slots), "-n", f"{name}@test", "-l", "INFO"]
+        args += ["-c", str(slots), "-n", f"{name}@test", "-l", "INFO", "--read-ahead", str(read_ahead)]
         for queue in queues:
             args += ["-q", queue]
         log = open(self.home / f"worker-{name}.log", "ab")  # noqa: SIM115 - the child owns it

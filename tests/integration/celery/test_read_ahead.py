@@ -1,0 +1,71 @@
+"""`dagster-ext celery worker --read-ahead N`: a message waits in the worker's main process, never in
+a slot, and is not lost with the worker. Real Redis, real worker processes."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis as redis_lib
+
+from tests.integration.celery.harness import CeleryHarness, iter_events, max_overlap
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
+
+
+def _held_messages(redis_url: str) -> int:
+    """Messages the workers took and have not acked yet: kombu's `unacked` hash."""
+    return int(redis_lib.Redis.from_url(redis_url).hlen("unacked"))
+
+
+@pytest.mark.timeout(180)
+def test_read_ahead_holds_one_message_beyond_the_slot_and_keeps_the_cap(
+    celery_harness: Callable[..., CeleryHarness], redis: Any
+) -> None:
+    h = celery_harness({"broker": redis.url})
+    h.env["DX_STEP_SLEEP"] = "0.4"
+    h.start_worker("w1", slots=1, read_ahead=1)
+    h.wait_workers_ready()
+    run = h.start_run("fan_out")
+    h.wait_trace(lambda e: e["event"] == "start" and e["step"].startswith("work_"), timeout_s=90)
+    held: list[int] = []
+    while run.proc.poll() is None and len(list(iter_events(h.trace(), "end"))) < 25:
+        held.append(_held_messages(redis.url))
+        time.sleep(0.05)
+    result = run.result(timeout_s=120)
+    assert result["success"], result
+    assert max(held) == 2, Counter(held)  # the running step and the one read ahead; never more
+    assert Counter(held).most_common(1)[0][0] == 2, Counter(held)
+    assert max_overlap(h.trace()) == 1  # the message read ahead never ran beside the slot's step
+
+
+@pytest.mark.timeout(240)
+def test_a_read_ahead_message_of_a_killed_worker_still_runs_once(
+    celery_harness: Callable[..., CeleryHarness], redis: Any
+) -> None:
+    """The killed worker held a running step (its lease lapses) and one read ahead (never claimed,
+    unacked in Redis until the visibility timeout): both run elsewhere, each exactly once."""
+    h = celery_harness({"broker": redis.url, "claim_lease_seconds": 3})
+    h.env["DX_STEP_SLEEP"] = "1.0"
+    h.start_worker("w1", slots=1, read_ahead=1)
+    h.wait_workers_ready()
+    run = h.start_run("fan_out")
+    h.wait_trace(lambda e: e["event"] == "start" and e["step"].startswith("work_"), timeout_s=90)
+    starts = len(list(iter_events(h.trace(), "start")))
+    deadline = time.monotonic() + 30
+    while len(list(iter_events(h.trace(), "start"))) == starts:  # a fresh step: its slot is busy ~1 s
+        assert time.monotonic() < deadline, "no next step started"
+        time.sleep(0.02)
+    time.sleep(0.25)
+    assert _held_messages(redis.url) == 2, "the worker does not hold a message beyond its slot"
+    h.kill_worker("w1")
+    h.start_worker("w2", slots=1)
+    result = run.result(timeout_s=180)
+    assert result["success"], result
+    ends = Counter(e["step"] for e in iter_events(h.trace(), "end"))
+    assert len(ends) == 30 and set(ends.values()) == {1}, ends
+    log = h.store.claim_log(result["run_id"])
+    assert any(e["event"] == "unclaimed" for e in log), "the read-ahead message was not recovered"
