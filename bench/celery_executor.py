@@ -8,7 +8,8 @@ Dagster's default run launcher for every run: only the executor differs. Each Ce
 one worker with 4 prefork slots, warmed by one small run before measuring. Per executor: a 20-step
 serial chain (per-step latency; overhead per warm step against the same chain under Dagster's
 in_process executor, measured in the same invocation) and 200 no-op steps behind 4 slots
-(throughput, peak concurrency, slot utilisation), also with our worker's `--read-ahead 1`. Both
+(throughput, peak concurrency, slot utilisation), also with our worker's `--read-ahead 1` and with
+`--read-ahead 1 --slot-nice 10`; the workers' CPU and run-queue time come from schedstat. Both
 Celery workers import `bench/celery_slot_probe.py`, which records each task's span in its slot
 process from Celery's own signals: one slot-utilisation measure for both executors. Writes
 `bench/results/celery_executor.json` and `docs/images/celery_bench.png`.
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import celery_report  # noqa: E402
+from bench import celery_report, schedstat  # noqa: E402
 from bench.celery_code_location import CHAIN_LENGTH, FAN_OUT_STEPS, SCENARIOS, job_name  # noqa: E402
 from bench.celery_measures import chain_figures, fan_out_figures, slot_occupancy, slot_task_figures  # noqa: E402
 from bench.celery_setup import SLOTS, CeleryBench, celery_bench  # noqa: E402
@@ -38,7 +39,7 @@ from bench.report import code_state  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "celery_executor.json"
 PLOT = ROOT / "docs" / "images" / "celery_bench.png"
 RUN_TIMEOUT_S = 600.0
-EXECUTOR_ORDER = ("in_process", "ours", "ours_read_ahead", "peer")
+EXECUTOR_ORDER = ("in_process", "ours", "ours_read_ahead", "ours_tuned", "peer")
 MEASURED = ("chain_20", "fan_out_200")
 
 
@@ -77,17 +78,20 @@ def read_slot_probe(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def measure_run(bench: CeleryBench, scenario: str, executor: str) -> dict[str, Any]:
+def measure_run(bench: CeleryBench, scenario: str, executor: str, worker_pid: int | None) -> dict[str, Any]:
     probe = bench.slot_probe_file(executor)
     probe.unlink(missing_ok=True)  # the workers append per task: this run's tasks only
+    pids = schedstat.worker_pids(worker_pid) if worker_pid else []
+    before = schedstat.sample(pids)
     run_id, status, wall = run_job(bench, scenario, executor)
+    cpu = schedstat.delta(before, schedstat.sample(pids), main_pid=pids[0]) if pids else {}
     events = read_events(bench, run_id)
     if scenario == "chain_20":
         figures = chain_figures(events, [f"link_{i:02d}" for i in range(CHAIN_LENGTH)])
     else:
         figures = fan_out_figures(events, expected_steps=FAN_OUT_STEPS, slots=SLOTS)
         if executor != "in_process":
-            figures.update(slot_task_figures(read_slot_probe(probe), slots=SLOTS))
+            figures.update(slot_task_figures(read_slot_probe(probe), slots=SLOTS), **cpu)
         if executor.startswith("ours"):
             figures.update(slot_occupancy(read_claim_log(bench, run_id), slots=SLOTS))
     return {
@@ -104,10 +108,11 @@ def measure_executor(bench: CeleryBench, executor: str, scenarios: list[str]) ->
     wanted = [s for s in scenarios if executor in SCENARIOS[s][1]]
     if not wanted:
         return []
-    with bench.workers(executor):
+    with bench.workers(executor) as worker:
         if executor != "in_process":
             run_job(bench, "warmup", executor)
-        return [measure_run(bench, scenario, executor) for scenario in wanted]
+        pid = worker.pid if worker is not None else None
+        return [measure_run(bench, scenario, executor, pid) for scenario in wanted]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

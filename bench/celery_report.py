@@ -19,10 +19,11 @@ SLOTS_CAP = 4
 LABELS = {
     "ours": "dagster-ext",
     "ours_read_ahead": "dagster-ext --read-ahead 1",
+    "ours_tuned": "dagster-ext --read-ahead 1 --slot-nice 10",
     "peer": "dagster-celery",
     "in_process": "in_process (baseline)",
 }
-COLUMNS = ("in_process", "ours", "ours_read_ahead", "peer")
+COLUMNS = ("in_process", "ours", "ours_read_ahead", "ours_tuned", "peer")
 
 
 def _versions() -> dict[str, str]:
@@ -83,10 +84,8 @@ def comparisons(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def goals(runs: Sequence[dict[str, Any]], compared: dict[str, Any]) -> dict[str, Any]:
     ratio = compared["peer_over_ours"]["chain_per_step_s"]
     cost = compared["overhead_per_warm_step"]["ours"]["cycle_s"]
-    fan, ahead = _run(runs, "fan_out_200", "ours"), _run(runs, "fan_out_200", "ours_read_ahead")
-    util, peak = fan.get("slot_utilisation"), fan.get("peak_concurrency")
-    util_ahead = ahead.get("slot_utilisation")
-    peaks = [p for p in (peak, ahead.get("peak_concurrency")) if p is not None]
+    fans = {e: _run(runs, "fan_out_200", e) for e in ("ours", "ours_read_ahead", "ours_tuned")}
+    peaks = [f["peak_concurrency"] for f in fans.values() if f.get("peak_concurrency") is not None]
 
     def verdict(value: Any, ok: bool) -> dict[str, Any]:
         return {"value": value, "met": None if value is None else ok}
@@ -94,10 +93,11 @@ def goals(runs: Sequence[dict[str, Any]], compared: dict[str, Any]) -> dict[str,
     return {
         "chain_latency_ratio_min_10": verdict(ratio, ratio is not None and ratio >= GOAL_LATENCY_RATIO),
         "overhead_per_warm_step_max_30ms": verdict(cost, cost is not None and cost <= GOAL_OVERHEAD_S),
-        "utilisation_min_95pct": verdict(util, util is not None and util >= GOAL_UTILISATION),
-        "utilisation_min_95pct_read_ahead_1": verdict(
-            util_ahead, util_ahead is not None and util_ahead >= GOAL_UTILISATION
-        ),
+        **{
+            f"utilisation_min_95pct_{executor}": verdict(util, util is not None and util >= GOAL_UTILISATION)
+            for executor, fan in fans.items()
+            for util in [fan.get("slot_utilisation")]
+        },
         "cap_peak_max_4": verdict(max(peaks, default=None), bool(peaks) and max(peaks) <= SLOTS_CAP),
     }
 
@@ -112,7 +112,7 @@ def summarize(runs: Sequence[dict[str, Any]], *, code: dict[str, Any], wall_s: f
         "method": {
             "setup": "one Redis, PostgreSQL run/event storage, default run launcher, one worker with 4 "
             "prefork slots per Celery executor, warmed by a 9-step run before measuring; ours also with "
-            "its worker's --read-ahead 1 on the fan-out",
+            "its worker's --read-ahead 1, and with --read-ahead 1 --slot-nice 10, on the fan-out",
             "chain_per_step": "RUN_START -> RUN_SUCCESS / 20",
             "chain_handoff": "upstream STEP_SUCCESS -> next STEP_START, median",
             "overhead_per_warm_step": "median STEP_SUCCESS -> next STEP_SUCCESS on the chain, minus the same "
@@ -122,8 +122,12 @@ def summarize(runs: Sequence[dict[str, Any]], *, code: dict[str, Any], wall_s: f
             "utilisation": "step-span utilisation: sum of (STEP_SUCCESS - STEP_START) / (4 slots x (first "
             "start -> last end)); no-op steps spend most of a step in Dagster's own work outside this span",
             "slot_utilisation": "the goal's measure, both executors alike: Celery's task_prerun -> "
-            "task_postrun in each slot process (bench/celery_slot_probe.py), summed / (4 slots x (first "
-            "task start -> last task end)); slot gap: a slot process's task end -> its next task start",
+            "task_postrun in each slot process (bench/celery_slot_probe.py), clipped to and summed over "
+            "the window in which steps waited for slots (second task start -> last task start) / (4 "
+            "slots x that window); slot_utilisation_all: over first task start -> last task end (the "
+            "root step alone and the drain included); slot gap: a slot's task end -> its next task start",
+            "cpu": "from /proc/<pid>/schedstat of the worker's main process and its slots, over the run: "
+            "CPU time and time spent runnable but waiting for a CPU",
             "slot_occupancy": "ours only, from the claim log: sum of (claimed -> finished) per step / "
             "(4 slots x (first claim -> last finish))",
         },
@@ -151,6 +155,9 @@ ROWS: tuple[tuple[str, str, str, float], ...] = (  # scenario, field, label, dis
     ("fan_out_200", "slot_gap_median_s", "slot idle between two tasks, median (ms)", 1000),
     ("fan_out_200", "slot_gap_p95_s", "slot idle between two tasks, p95 (ms)", 1000),
     ("fan_out_200", "task_median_s", "task span in the slot, median (ms)", 1000),
+    ("fan_out_200", "slots_cpu_s", "slot processes: CPU, summed (s)", 1),
+    ("fan_out_200", "slots_runqueue_wait_s", "slot processes: waiting for a CPU, summed (s)", 1),
+    ("fan_out_200", "main_runqueue_wait_s", "worker main process: waiting for a CPU (s)", 1),
     ("fan_out_200", "utilisation", "step-span utilisation, STEP_START -> SUCCESS (%)", 100),
     ("fan_out_200", "slot_occupancy", "slot occupancy, claimed -> finished (%, ours only)", 100),
     ("fan_out_200", "window_s", "first start -> last success (s)", 1),
@@ -168,8 +175,9 @@ def table(summary: dict[str, Any]) -> str:
     overhead and goals."""
     runs = summary["runs"]
     lines = [
-        "| job | measure | in_process | ours | ours, read-ahead 1 | dagster-celery | dagster-celery / ours |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| job | measure | in_process | ours | ours, read-ahead 1 | ours, read-ahead 1, slot-nice 10 "
+        "| dagster-celery | dagster-celery / ours |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario, field, label, scale in ROWS:
         values = {e: _run(runs, scenario, e).get(field) for e in COLUMNS}
@@ -204,24 +212,26 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(12.5, 7.5))
+    fig, axes = plt.subplots(2, 2, figsize=(15, 8.5))
     colors = {
         "in_process": "tab:gray",
         "ours": "tab:blue",
         "ours_read_ahead": "tab:cyan",
+        "ours_tuned": "tab:green",
         "peer": "tab:orange",
     }
     for ax, (title, scenario, field, scale, goal) in zip(axes.flat, PANELS, strict=True):
         executors = [e for e in COLUMNS if _run(summary["runs"], scenario, e)]
         values = [(_run(summary["runs"], scenario, e).get(field) or 0.0) * scale for e in executors]
-        bars = ax.bar([LABELS[e] for e in executors], values, color=[colors[e] for e in executors])
+        names = [LABELS[e].replace(" --", "\n--").replace(" (", "\n(") for e in executors]
+        bars = ax.bar(names, values, color=[colors[e] for e in executors])
         ax.bar_label(bars, labels=[_fmt(v) for v in values], fontsize=9)
         ax.set_title(title, fontsize=11)
         if goal is not None:
             ax.axhline(goal, color="tab:red", linestyle="--", linewidth=1, label=f"goal ≥ {goal:g}")
             ax.legend(fontsize=9)
         ax.margins(y=0.15)
-        ax.tick_params(axis="x", labelsize=9)
+        ax.tick_params(axis="x", labelsize=8)
     machine = summary["machine"]
     title = "dagster-ext celery_queue_executor vs dagster_celery.celery_executor — Redis + PostgreSQL"
     save_figure(fig, path, f"{title}, {machine['cpus']} cores, one run each")

@@ -32,8 +32,12 @@ WORKER_READY_TIMEOUT_S = 90.0
 PROBE = "bench.celery_slot_probe"
 # Redis databases: ours uses one (broker and claims), dagster-celery a broker and a result backend.
 REDIS_DB = {"ours": 0, "peer": 1, "peer_backend": 2}
-# Our worker's --read-ahead per bench executor (the variant runs one worker the same way otherwise).
-READ_AHEAD = {"ours": 0, "ours_read_ahead": 1}
+# Our worker's tuning options per bench executor (the variants run one worker the same way otherwise).
+OURS_WORKER_ARGS = {
+    "ours": (),
+    "ours_read_ahead": ("--read-ahead", "1"),
+    "ours_tuned": ("--read-ahead", "1", "--slot-nice", "10"),
+}
 
 
 @dataclass
@@ -45,7 +49,7 @@ class CeleryBench:
 
     def executor_config(self, executor: str) -> dict[str, Any]:
         """`execution.config` for the executor; the worker reads the same mapping."""
-        if executor in READ_AHEAD:
+        if executor in OURS_WORKER_ARGS:
             return {"broker": f"{self.redis_url}/{REDIS_DB['ours']}", **self.ours_extra}
         if executor == "peer":
             return {
@@ -91,10 +95,10 @@ class CeleryBench:
 
 def worker_command(executor: str, config: Path, slots: int) -> list[str]:
     """Each executor's own worker CLI, with `slots` slots on queue `dagster` and the slot probe."""
-    if executor in READ_AHEAD:
+    if executor in OURS_WORKER_ARGS:
         cli = [sys.executable, "-c", "from dagster_ext.cli import main; main()", "celery", "worker"]
         cli += ["-y", str(config), "-q", "dagster", "-n", f"{executor}@bench", "-l", "WARNING"]
-        cli += ["--read-ahead", str(READ_AHEAD[executor])]
+        cli += OURS_WORKER_ARGS[executor]
         return [*cli, "-c", str(slots), "--", "-I", PROBE]
     # dagster-celery's CLI writes the config as a `dagster_celery_config` module under
     # $DAGSTER_HOME and runs `celery -A dagster_celery.app worker` with it on the PYTHONPATH.

@@ -45,3 +45,19 @@ def enable_read_ahead(app: Celery, extra: int) -> None:
         return
     app.conf.update({CONF_KEY: extra, "worker_disable_prefetch": False})
     app.steps["consumer"].add(ReadAhead)
+
+
+def lower_slot_priority(increment: int) -> None:
+    """Worker side only: each prefork slot process raises its own niceness by `increment` when it
+    starts (unprivileged: a process may always lower its own priority)."""
+    if increment <= 0:
+        return
+    import os
+
+    from celery.signals import worker_process_init
+
+    def _nice(**_: Any) -> None:
+        os.nice(increment)
+
+    worker_process_init.connect(_nice, weak=False)
+

@@ -65,6 +65,14 @@ def celery() -> None:
     help="Messages held beyond the slots, handed to a slot the moment it frees (less idle time between "
     "short steps; a message read ahead is not overtaken by a more urgent one).",
 )
+@click.option(
+    "--slot-nice",
+    type=click.IntRange(0, 19),
+    default=0,
+    show_default=True,
+    help="Niceness added to the slot processes, so the worker's main process, which hands them their "
+    "next step, gets a CPU first on a busy host.",
+)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(  # noqa: PLR0917 - click passes options positionally
     config_yaml: str | None,
@@ -75,11 +83,12 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     pool: str,
     max_tasks_per_child: int | None,
     read_ahead: int,
+    slot_nice: int,
     celery_args: tuple[str, ...],
 ) -> None:
     """Start a worker. Safe defaults: late ack, one message per slot, no prefetch hoarding."""
     from dagster_ext.celery.app import make_celery_app
-    from dagster_ext.celery.read_ahead import enable_read_ahead
+    from dagster_ext.celery.read_ahead import enable_read_ahead, lower_slot_priority
     from dagster_ext.celery.worker_registry import WorkerRegistration
 
     settings = _settings(config_yaml)
@@ -91,6 +100,7 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     node = name or f"dagster-ext-{uuid.uuid4().hex[:6]}@%h"
     app = make_celery_app(settings)
     enable_read_ahead(app, read_ahead)
+    lower_slot_priority(slot_nice)
     WorkerRegistration(
         claims_url=settings.claims_url, queues=queue_list, concurrency=concurrency, name=node,
         read_ahead=read_ahead,

@@ -62,13 +62,19 @@ class CeleryHarness:
         return {"execution": {"config": self.executor_config}}
 
     def start_worker(
-        self, name: str, *, queues: tuple[str, ...] = ("dagster",), slots: int = 1, read_ahead: int = 0
+        self,
+        name: str,
+        *,
+        queues: tuple[str, ...] = ("dagster",),
+        slots: int = 1,
+        options: tuple[str, ...] = (),
     ) -> None:
+        """`options`: more `dagster-ext celery worker` options, e.g. ("--read-ahead", "1")."""
         config_path = self.home / "worker_config.yaml"
         config_path.write_text(yaml.safe_dump(self.run_config))
         args = [sys.executable, "-c", "from dagster_ext.cli import main; main()", "celery", "worker"]
         args += ["-y", str(config_path)]
-        args += ["-c", str(slots), "-n", f"{name}@test", "-l", "INFO", "--read-ahead", str(read_ahead)]
+        args += ["-c", str(slots), "-n", f"{name}@test", "-l", "INFO", *options]
         for queue in queues:
             args += ["-q", queue]
         log = open(self.home / f"worker-{name}.log", "ab")  # noqa: SIM115 - the child owns it
@@ -182,37 +188,6 @@ def use_k8s_launcher(h: CeleryHarness, *, k8s_cluster: Any, namespace: str, pg_p
     instance["run_launcher"] = {"module": "dagster_ext.k8s", "class": "K8sRunLauncher", "config": launcher}
     path.write_text(yaml.safe_dump(instance))
     create_pg_secret(k8s_cluster.core_v1, namespace, pg_password)
-
-
-def k8s_harness(
-    celery_harness: Any,
-    *,
-    redis: Any,
-    postgres: Any,
-    k8s_cluster: Any,
-    namespace: str,
-    extra: dict[str, Any] | None = None,
-) -> CeleryHarness:
-    """A k8s_job-mode harness on Redis (from the `celery_harness` factory) with our launcher."""
-    h: CeleryHarness = celery_harness({"broker": redis.url, "step_mode": "k8s_job", **(extra or {})})
-    use_k8s_launcher(h, k8s_cluster=k8s_cluster, namespace=namespace, pg_password=postgres.password)
-    return h
-
-
-def _step_selector(run_id: str) -> str:
-    """The step K8s Jobs (and pods) of `run_id`, or of every run with ""."""
-    component = "app.kubernetes.io/component=step_worker"
-    return f"dagster/run-id={run_id},{component}" if run_id else component
-
-
-def step_k8s_jobs(k8s_cluster: Any, namespace: str, run_id: str) -> list[Any]:
-    selector = _step_selector(run_id)
-    return list(k8s_cluster.batch_v1.list_namespaced_job(namespace, label_selector=selector).items)
-
-
-def step_pods(k8s_cluster: Any, namespace: str, run_id: str) -> list[Any]:
-    selector = _step_selector(run_id)
-    return list(k8s_cluster.core_v1.list_namespaced_pod(namespace, label_selector=selector).items)
 
 
 def op_of(obj: Any) -> str | None:

@@ -16,44 +16,20 @@ from typing import Any
 
 import pytest
 
-from tests.integration.celery.harness import (
-    CeleryHarness,
-    k8s_harness,
-    op_of,
-    step_failure_message,
-    step_k8s_jobs,
-    step_pods,
-)
+from tests.integration.celery.harness import CeleryHarness, op_of, step_failure_message
+from tests.integration.step_jobs import SEED_LIMITS, step_k8s_jobs, step_pods, wait_all_complete
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
 
 SEED_STEPS = ("generate_numbers", "filter_even_numbers", "filter_odd_numbers",
               "sum_even_numbers", "sum_odd_numbers", "sum_two_sums")  # fmt: skip
-SEED_LIMITS = ({"cpu": "2", "memory": "4Gi"}, {"cpu": "2000m", "memory": "4096Mi"})
-
-
-def wait_all_complete(k8s_cluster: Any, namespace: str, run_id: str, *, count: int) -> list[Any]:
-    """The run may report success while its last step pod is still exiting."""
-    deadline = time.monotonic() + 60
-    while True:
-        jobs = step_k8s_jobs(k8s_cluster, namespace, run_id)
-        if len(jobs) == count and all(j.status.succeeded == 1 for j in jobs):
-            return jobs
-        summary = [(j.metadata.name, j.status.succeeded, j.status.failed) for j in jobs]
-        assert time.monotonic() < deadline, f"expected {count} completed step K8s Jobs, got {summary}"
-        time.sleep(0.5)
 
 
 @pytest.mark.timeout(240)
 def test_process_numbers_as_step_k8s_jobs(
-    celery_harness: Callable[..., CeleryHarness],
-    redis: Any,
-    postgres: Any,
-    k8s_cluster: Any,
-    k8s_namespace: str,
+    k8s_mode_harness: Callable[..., CeleryHarness], k8s_cluster: Any, k8s_namespace: str
 ) -> None:
-    h = k8s_harness(celery_harness, redis=redis, postgres=postgres, k8s_cluster=k8s_cluster,
-                    namespace=k8s_namespace)  # fmt: skip
+    h = k8s_mode_harness()
     h.start_worker("w1", slots=2)
     h.wait_workers_ready()
     result = h.start_run("process_numbers").result(timeout_s=200)
@@ -73,14 +49,9 @@ def test_process_numbers_as_step_k8s_jobs(
 
 @pytest.mark.timeout(180)
 def test_unpullable_step_image_fails_the_step_with_its_reason(
-    celery_harness: Callable[..., CeleryHarness],
-    redis: Any,
-    postgres: Any,
-    k8s_cluster: Any,
-    k8s_namespace: str,
+    k8s_mode_harness: Callable[..., CeleryHarness], k8s_cluster: Any, k8s_namespace: str
 ) -> None:
-    h = k8s_harness(celery_harness, redis=redis, postgres=postgres, k8s_cluster=k8s_cluster,
-                    namespace=k8s_namespace, extra={"failure_grace_seconds": {"image_pull": 0}})  # fmt: skip
+    h = k8s_mode_harness({"failure_grace_seconds": {"image_pull": 0}})
     h.start_worker("w1", slots=1)
     h.wait_workers_ready()
     result = h.start_run("unpullable").result(timeout_s=150)
@@ -97,14 +68,9 @@ def test_unpullable_step_image_fails_the_step_with_its_reason(
 
 @pytest.mark.timeout(240)
 def test_terminating_the_run_deletes_the_running_step_k8s_job(
-    celery_harness: Callable[..., CeleryHarness],
-    redis: Any,
-    postgres: Any,
-    k8s_cluster: Any,
-    k8s_namespace: str,
+    k8s_mode_harness: Callable[..., CeleryHarness], k8s_cluster: Any, k8s_namespace: str
 ) -> None:
-    h = k8s_harness(celery_harness, redis=redis, postgres=postgres, k8s_cluster=k8s_cluster,
-                    namespace=k8s_namespace, extra={"env_vars": ["DX_SLOW_S=300"]})  # fmt: skip
+    h = k8s_mode_harness({"env_vars": ["DX_SLOW_S=300"]})
     h.start_worker("w1", slots=1)
     h.wait_workers_ready()
     run = h.start_run("slow_chain")

@@ -21,29 +21,23 @@ from dagster import DagsterEventType
 from dagster_ext.testing.waiting import job_condition, wait_for, wait_until_gone
 from tests.integration.celery.harness import (
     CeleryHarness,
-    k8s_harness,
     op_of,
     run_events,
     step_failure_message,
-    step_k8s_jobs,
-    step_pods,
 )
+from tests.integration.step_jobs import step_k8s_jobs, step_pods
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
 LEASE_S = 3  # a lost worker's step is re-dispatched after ~3 s instead of the default 15
 
 
 @pytest.fixture
-def k8s_job_harness(
-    celery_harness: Callable[..., CeleryHarness], redis: Any, postgres: Any, k8s_cluster: Any,
-    k8s_namespace: str,
-) -> Callable[..., CeleryHarness]:  # fmt: skip
+def k8s_job_harness(k8s_mode_harness: Callable[..., CeleryHarness]) -> Callable[..., CeleryHarness]:
     """`k8s_job_harness(slow_s, w1=1)`: a k8s_job-mode harness whose step pods sleep `slow_s` in
     `slow`, with ready workers named by keyword (value: slots)."""
 
     def make(slow_s: float, **slots: int) -> CeleryHarness:
-        h = k8s_harness(celery_harness, redis=redis, postgres=postgres, k8s_cluster=k8s_cluster,
-                        namespace=k8s_namespace, extra={"claim_lease_seconds": LEASE_S})  # fmt: skip
+        h = k8s_mode_harness({"claim_lease_seconds": LEASE_S})
         # Step pods are processes of the kubelet: they record into the same trace file as the tests.
         h.executor_config["env_vars"] = [f"DX_SLOW_S={slow_s}", f"DX_TRACE_DIR={h.trace_file.parent}"]
         for name, count in slots.items():

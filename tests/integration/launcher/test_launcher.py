@@ -11,11 +11,11 @@ import pytest
 
 from dagster_ext.testing.deployment import CodeLocation
 from dagster_ext.testing.waiting import job_condition, wait_for_named, wait_until_gone
+from tests.integration.step_jobs import SEED_LIMITS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 USER_CONTEXT = {"k8s": {"env": [{"name": "USER", "value": "ssup2"}]}}
-SEED_LIMITS = ({"cpu": "2", "memory": "4Gi"}, {"cpu": "2000m", "memory": "4096Mi"})
 
 
 def location() -> CodeLocation:

@@ -11,10 +11,10 @@ from typing import Any
 
 from dagster_ext.testing.deployment import CodeLocation
 from dagster_ext.testing.waiting import wait_until_gone
+from tests.integration.step_jobs import SEED_LIMITS, step_k8s_jobs, step_pods, wait_all_complete
 
 ROOT = Path(__file__).resolve().parents[3]
 USER_CONTEXT = {"k8s": {"env": [{"name": "USER", "value": "ssup2"}]}}
-SEED_LIMITS = ({"cpu": "2", "memory": "4Gi"}, {"cpu": "2000m", "memory": "4096Mi"})
 
 
 def location() -> CodeLocation:
@@ -23,16 +23,6 @@ def location() -> CodeLocation:
         working_directory=str(ROOT),
         container_context=USER_CONTEXT,
     )
-
-
-def step_jobs(k8s_cluster: Any, namespace: str, run_id: str) -> list[Any]:
-    selector = f"dagster/run-id={run_id},app.kubernetes.io/component=step_worker"
-    return list(k8s_cluster.batch_v1.list_namespaced_job(namespace, label_selector=selector).items)
-
-
-def step_pods(k8s_cluster: Any, namespace: str, run_id: str) -> list[Any]:
-    selector = f"dagster/run-id={run_id},app.kubernetes.io/component=step_worker"
-    return list(k8s_cluster.core_v1.list_namespaced_pod(namespace, label_selector=selector).items)
 
 
 def assert_inherited_seed_spec(pods: list[Any]) -> None:
@@ -47,17 +37,6 @@ def assert_inherited_seed_spec(pods: list[Any]) -> None:
         assert "DAGSTER_RUN_STEP_KEY" in env
 
 
-def wait_all_complete(k8s_cluster: Any, namespace: str, run_id: str, count: int) -> list[Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        jobs = step_jobs(k8s_cluster, namespace, run_id)
-        if len(jobs) == count and all(j.status.succeeded == 1 for j in jobs):
-            return jobs
-        time.sleep(0.5)
-    summary = [(j.metadata.name, j.status.succeeded, j.status.failed) for j in jobs]
-    raise AssertionError(f"expected {count} completed step K8s Jobs, got {summary}")
-
-
 def test_process_numbers_ops_one_k8s_job_per_step(
     dagster_deployment: Any, k8s_cluster: Any, k8s_namespace: str
 ) -> None:
@@ -67,7 +46,7 @@ def test_process_numbers_ops_one_k8s_job_per_step(
     assert run.status.value == "SUCCESS", deployment.event_messages(run_id)[-30:]
     result = deployment.home / "storage" / run_id / "sum_two_sums" / "result"
     assert pickle.loads(result.read_bytes()) == 55
-    jobs = wait_all_complete(k8s_cluster, k8s_namespace, run_id, 6)
+    jobs = wait_all_complete(k8s_cluster, k8s_namespace, run_id, count=6)
     assert all(j.metadata.name.startswith("dagster-step-") for j in jobs)
     assert_inherited_seed_spec(step_pods(k8s_cluster, k8s_namespace, run_id))
     # Owned by the run pod (its UID from the downward API), so deleting the run cascades.
@@ -90,7 +69,7 @@ def test_process_numbers_assets_inherit_job_tag_node_selector(
     assert run.status.value == "SUCCESS", deployment.event_messages(run_id)[-30:]
     result = deployment.home / "storage" / "examples" / "summed_two_sums"
     assert pickle.loads(result.read_bytes()) == 55
-    wait_all_complete(k8s_cluster, k8s_namespace, run_id, 6)
+    wait_all_complete(k8s_cluster, k8s_namespace, run_id, count=6)
     assert_inherited_seed_spec(step_pods(k8s_cluster, k8s_namespace, run_id))
 
 
@@ -144,7 +123,7 @@ def test_retry_policy_runs_a_new_step_k8s_job(
     deployment = dagster_deployment(location=location())
     run_id = deployment.launch("step_retry")
     assert deployment.wait_for_run(run_id, timeout_s=180).status.value == "SUCCESS"
-    names = sorted(j.metadata.name for j in step_jobs(k8s_cluster, k8s_namespace, run_id))
+    names = sorted(j.metadata.name for j in step_k8s_jobs(k8s_cluster, k8s_namespace, run_id))
     assert len(names) == 2 and names[1] == names[0] + "-1", names
 
 
@@ -173,7 +152,7 @@ def test_run_retry_relaunches_the_failed_run_with_new_step_k8s_jobs(
     assert run.status.value == "SUCCESS", deployment.event_messages(retry_id)[-30:]
     result = deployment.home / "storage" / retry_id / "fail_in_first_run" / "result"
     assert pickle.loads(result.read_bytes()) == 6
-    jobs = wait_all_complete(k8s_cluster, k8s_namespace, retry_id, 1)
+    jobs = wait_all_complete(k8s_cluster, k8s_namespace, retry_id, count=1)
     assert jobs[0].metadata.labels["dagster/op"] == "fail_in_first_run"
     run_jobs = k8s_cluster.batch_v1.list_namespaced_job(
         k8s_namespace, label_selector=f"dagster/run-id={retry_id},app.kubernetes.io/component=run_worker"
@@ -196,7 +175,7 @@ def test_terminating_the_run_removes_step_jobs_and_pods(
     finally:
         instance.dispose()
     assert deployment.wait_for_run(run_id, timeout_s=90).status.value == "CANCELED"
-    for job in step_jobs(k8s_cluster, k8s_namespace, run_id):
+    for job in step_k8s_jobs(k8s_cluster, k8s_namespace, run_id):
         wait_until_gone(
             lambda name=job.metadata.name: k8s_cluster.batch_v1.read_namespaced_job(name, k8s_namespace),
             timeout_s=60,

@@ -1,11 +1,13 @@
-"""`dagster-ext celery worker --read-ahead N`: a message waits in the worker's main process, never in
-a slot, and is not lost with the worker. Real Redis, real worker processes."""
+"""`dagster-ext celery worker` tuning for short steps. `--read-ahead N`: a message waits in the
+worker's main process, never in a slot, and is not lost with the worker. `--slot-nice N`: the slot
+processes yield the CPU to the main process. Real Redis, real worker processes."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +29,7 @@ def test_read_ahead_holds_one_message_beyond_the_slot_and_keeps_the_cap(
 ) -> None:
     h = celery_harness({"broker": redis.url})
     h.env["DX_STEP_SLEEP"] = "0.4"
-    h.start_worker("w1", slots=1, read_ahead=1)
+    h.start_worker("w1", slots=1, options=("--read-ahead", "1"))
     h.wait_workers_ready()
     run = h.start_run("fan_out")
     h.wait_trace(lambda e: e["event"] == "start" and e["step"].startswith("work_"), timeout_s=90)
@@ -50,7 +52,7 @@ def test_a_read_ahead_message_of_a_killed_worker_still_runs_once(
     unacked in Redis until the visibility timeout): both run elsewhere, each exactly once."""
     h = celery_harness({"broker": redis.url, "claim_lease_seconds": 3})
     h.env["DX_STEP_SLEEP"] = "1.0"
-    h.start_worker("w1", slots=1, read_ahead=1)
+    h.start_worker("w1", slots=1, options=("--read-ahead", "1"))
     h.wait_workers_ready()
     run = h.start_run("fan_out")
     h.wait_trace(lambda e: e["event"] == "start" and e["step"].startswith("work_"), timeout_s=90)
@@ -69,3 +71,24 @@ def test_a_read_ahead_message_of_a_killed_worker_still_runs_once(
     assert len(ends) == 30 and set(ends.values()) == {1}, ends
     log = h.store.claim_log(result["run_id"])
     assert any(e["event"] == "unclaimed" for e in log), "the read-ahead message was not recovered"
+
+
+def _nice(pid: int) -> int:
+    """Field 19 of /proc/<pid>/stat (after the parenthesised command name, which may hold spaces)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[16])
+
+
+@pytest.mark.timeout(180)
+def test_slot_nice_lowers_only_the_slot_processes_priority(
+    celery_harness: Callable[..., CeleryHarness], redis: Any
+) -> None:
+    h = celery_harness({"broker": redis.url})
+    h.start_worker("w1", slots=2, options=("--slot-nice", "7"))
+    h.wait_workers_ready()
+    main = h.workers["w1"].pid
+    slots = [int(p) for p in Path(f"/proc/{main}/task/{main}/children").read_text().split()]
+    assert len(slots) == 2
+    assert [_nice(pid) - _nice(main) for pid in slots] == [7, 7]
+    result = h.start_run("process_numbers").result(timeout_s=120)  # the slots still run steps
+    assert result["success"] and result["result"] == 55, result
