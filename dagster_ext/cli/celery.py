@@ -88,8 +88,8 @@ def worker(  # noqa: PLR0917 - click passes options positionally
 ) -> None:
     """Start a worker. Safe defaults: late ack, one message per slot, no prefetch hoarding."""
     from dagster_ext.celery.app import make_celery_app
-    from dagster_ext.celery.read_ahead import enable_read_ahead, lower_slot_priority
     from dagster_ext.celery.worker_registry import WorkerRegistration
+    from dagster_ext.celery.worker_tuning import enable_read_ahead, lower_slot_priority
 
     settings = _settings(config_yaml)
     if concurrency < 1:

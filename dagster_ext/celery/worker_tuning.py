@@ -1,8 +1,9 @@
-"""`--read-ahead N`: let a worker hold N messages beyond its slots, waiting in its main process.
+"""Worker options for many short steps: `--read-ahead N` and `--slot-nice N`.
 
-Why: with one message per slot (the default), a slot that finishes a step sits idle while the worker
-acks, asks the broker for the next message and hands it over: ~18 ms per step on the bench's loaded
-2-core machine, a tenth of a 190 ms warm no-op step. A message read ahead is handed to the slot the
+`--read-ahead N` lets a worker hold N messages beyond its slots, waiting in its main process. Why:
+with one message per slot (the default), a slot that finishes a step sits idle while the worker
+acks, asks the broker for the next message and hands it over: ~17 ms per step on the bench's
+loaded 2-core machine, a tenth of a warm no-op step. A message read ahead is handed to the slot the
 moment it is free (Celery's prefork pool gives work only to idle processes, so it never queues
 behind a busy slot). The cap is unchanged: a step runs only in a slot, and the message waiting in
 the main process is not claimed until a slot takes it.
@@ -12,6 +13,11 @@ published after it (priorities are exact only with N = 0), and up to N steps wai
 while another worker may have a free slot. Late ack still holds: a worker that dies returns its
 read-ahead messages like any other unacked ones, and the run worker's lost-message rule covers a
 broker that keeps them (see `lost_messages`).
+
+`--slot-nice N`: what is left of the idle time between two steps is mostly the main process waiting
+for a CPU behind the slots it feeds, on a host with fewer cores than busy processes; the slots lower
+their own priority so it wins. Off by default: on a shared host (not a container) the slots then
+also yield to every other process.
 """
 
 from __future__ import annotations
@@ -60,4 +66,3 @@ def lower_slot_priority(increment: int) -> None:
         os.nice(increment)
 
     worker_process_init.connect(_nice, weak=False)
-
