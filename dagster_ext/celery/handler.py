@@ -22,7 +22,7 @@ from dagster._core.executor.step_delegating.step_handler.base import (
 
 from dagster_ext.celery.claims import ClaimStatus, ClaimStore, StepAttempt, open_claim_store
 from dagster_ext.celery.conf import TASK_NAME
-from dagster_ext.celery.lost_messages import idle_worker_for
+from dagster_ext.celery.lost_messages import UNCLAIMED_GRACE_S, idle_worker_for
 from dagster_ext.celery.messages import StepMessage
 from dagster_ext.celery.priorities import broker_priority, step_queue, step_urgency
 from dagster_ext.celery.settings import QueueSettings
@@ -37,6 +37,8 @@ class _Dispatched:
     priority: int | None
     redispatched_for_claims: int = -1  # the claim count we already re-dispatched after
     queued_at: float = 0.0  # epoch seconds of the last publish
+    lost: int = 0  # re-dispatches after a lost worker (limited by max_lost_redispatches)
+    unclaimed: int = 0  # re-dispatches of a message nobody claimed (unlimited, backing off)
 
 
 # Extra message fields for a step (k8s_job mode renders the step K8s Job here).
@@ -153,14 +155,19 @@ class CeleryStepHandler(StepHandler):
         sent = self._dispatched.get(step.ident)
         if sent is None:
             return CheckStepHealthResult.healthy()  # resumed run: its message is not ours to judge
-        idle = idle_worker_for(sent.queue, sent.queued_at, self._live_workers())
+        # Each further re-dispatch waits twice as long: a wrong guess (a worker that looks idle but
+        # does not consume, e.g. after `celery control cancel_consumer`) only adds a few duplicates.
+        grace = UNCLAIMED_GRACE_S * 2 ** min(sent.unclaimed, 8)
+        idle = idle_worker_for(sent.queue, sent.queued_at, self._live_workers(), grace_s=grace)
         if idle is None:
             return CheckStepHealthResult.healthy()  # waiting for a slot
         reason = (
-            f'no worker claimed the step although worker {idle} of queue "{sent.queue}" had a free '
-            "slot (its message was lost, e.g. in a broker reconnect)"
+            f'no worker claimed the step although worker {idle} of queue "{sent.queue}" had room for it '
+            f"for {grace:.0f}s (its message was lost, e.g. in a broker reconnect)"
         )
-        return self._redispatch(ctx, step, sent, reason, event="unclaimed", worker=idle)
+        if self._redispatch(ctx, step, sent, reason, event="unclaimed", worker=idle):
+            sent.unclaimed += 1
+        return CheckStepHealthResult.healthy()  # never fails the step: duplicates are harmless
 
     @staticmethod
     def _health_of_done(status: ClaimStatus) -> CheckStepHealthResult:
@@ -174,28 +181,35 @@ class CeleryStepHandler(StepHandler):
         reason = f"Celery worker {status.worker} stopped renewing its claim on the step (worker lost)"
         if sent is None:  # resumed run: we did not send it; let Dagster's retry policy decide
             return CheckStepHealthResult.unhealthy(reason)
-        sent.redispatched_for_claims = status.claims
-        return self._redispatch(ctx, step, sent, reason, event="lost", worker=status.worker)
+        if sent.lost >= self._settings.max_redispatches:
+            return CheckStepHealthResult.unhealthy(
+                f"{reason}; gave up after {sent.lost} re-dispatches (max_lost_redispatches)"
+            )
+        if self._redispatch(ctx, step, sent, reason, event="lost", worker=status.worker):
+            sent.redispatched_for_claims = status.claims
+            sent.lost += 1
+        return CheckStepHealthResult.healthy()
 
     def _redispatch(
         self, ctx: StepHandlerContext, step: StepAttempt, sent: _Dispatched, reason: str, *, event: str,
         worker: str | None,
-    ) -> CheckStepHealthResult:  # fmt: skip
-        if sent.message.dispatch >= self._settings.max_redispatches:
-            return CheckStepHealthResult.unhealthy(
-                f"{reason}; gave up after {sent.message.dispatch} re-dispatches (max_lost_redispatches)"
-            )
+    ) -> bool:  # fmt: skip
+        """Publish the step again under the next task id; False (tried again on a later check) when
+        the broker or the claim store cannot be reached right now."""
         message = replace(sent.message, dispatch=sent.message.dispatch + 1)
+        try:
+            self.store.record(step.run_id, event, step_key=step.step_key, attempt=step.attempt, worker=worker)
+            self._publish(message, sent.queue, sent.priority)
+        except Exception:
+            log.warning("could not dispatch %s again; trying on the next check", step.ident, exc_info=True)
+            return False
         sent.message, sent.queued_at = message, time.time()
         DagsterEvent.engine_event(
             ctx.get_step_context(step.step_key),
-            f"{reason}; dispatching it again (re-dispatch {message.dispatch} of "
-            f"{self._settings.max_redispatches}). The claim makes sure it runs once.",
+            f"{reason}; dispatched it again (dispatch {message.dispatch}); the claim makes it run once.",
             EngineEventData(),
         )
-        self.store.record(step.run_id, event, step_key=step.step_key, attempt=step.attempt, worker=worker)
-        self._publish(message, sent.queue, sent.priority)
-        return CheckStepHealthResult.healthy()
+        return True
 
     # -- termination ---------------------------------------------------------------------------
     def terminate_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:

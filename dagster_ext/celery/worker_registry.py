@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 from dagster_ext.celery.claims import open_claim_store
 
@@ -40,9 +40,10 @@ class IdleClock:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.idle_since: float | None = None
+        self.stopping = False  # warm shutdown: no longer consuming, however free the slots
 
     def sample(self, held: int, now: float) -> None:
-        if held >= self.capacity:
+        if self.stopping or held >= self.capacity:
             self.idle_since = None
         elif self.idle_since is None:
             self.idle_since = now
@@ -67,6 +68,7 @@ class WorkerRegistration:
 
     def connect(self, app: Celery) -> None:
         worker_ready.connect(self._on_ready, weak=False)
+        worker_shutting_down.connect(self._on_shutting_down, weak=False)
         worker_shutdown.connect(self._on_shutdown, weak=False)
 
     def _on_ready(self, sender: Any = None, **_: Any) -> None:
@@ -90,6 +92,12 @@ class WorkerRegistration:
                     log.warning("could not register worker %s in the claim store", self._name, exc_info=True)
             if self._stop.wait(SAMPLE_S):
                 return
+
+    def _on_shutting_down(self, **_: Any) -> None:
+        """A warm shutdown stops consuming at once but may wait long for running steps: from now on
+        the worker must not look idle, or the run worker would take its queue's steps for lost."""
+        self._clock.stopping = True
+        self._clock.idle_since = None
 
     def _on_shutdown(self, **_: Any) -> None:
         self._stop.set()

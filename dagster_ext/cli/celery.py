@@ -153,7 +153,11 @@ def _print_report(report: dict[str, Any]) -> None:
         click.echo(f"  {queue}: {depth} waiting")
     click.echo(f"workers: {len(report['workers'])}")
     for w in report["workers"]:
-        click.echo(f"  {w['name']}: queues {','.join(w['queues'])}, {w['concurrency']} slots, pid {w['pid']}")
+        ahead = f" + {w['read_ahead']} read ahead" if w.get("read_ahead") else ""
+        idle = w.get("idle_since")
+        state = f"room for a step for {max(0.0, time.time() - idle):.0f}s" if idle else "full"
+        slots = f"{w['concurrency']} slots{ahead}"
+        click.echo(f"  {w['name']}: queues {','.join(w['queues'])}, {slots}, pid {w['pid']}, {state}")
     click.echo(f"running steps: {len(report['running'])}")
     for r in report["running"]:
         lease = "" if r["lease_alive"] else " (lease lapsed: worker lost?)"

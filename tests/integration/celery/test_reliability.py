@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import pytest
 import redis as redis_lib
 from dagster import DagsterInstance, RunsFilter
 
+from dagster_ext.celery.app import make_celery_app
 from tests.integration.celery.harness import CeleryHarness, iter_events
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
@@ -133,3 +135,39 @@ def test_a_step_whose_message_was_lost_before_any_claim_is_dispatched_again(
     log = [e for e in h.store.claim_log(result["run_id"]) if e.get("step_key") == lost]
     assert [e["event"] for e in log] == ["dispatched", "unclaimed", "dispatched", "claimed", "finished"], log
     assert log[1]["worker"] == "w1@test"
+
+
+@pytest.mark.timeout(180)
+def test_an_idle_worker_that_does_not_consume_only_adds_backed_off_duplicates(
+    celery_harness: Callable[..., CeleryHarness], redis: Any
+) -> None:
+    """A worker whose consumer was cancelled by hand looks idle while the queue fills: the run worker
+    takes its steps for lost, sends each again less and less often, never fails them, and once the
+    worker consumes again every step runs once."""
+    h = celery_harness({"broker": redis.url})
+    h.start_worker("w1", slots=1)
+    h.wait_workers_ready()
+    app = make_celery_app(h.settings, with_tasks=False)
+    app.control.cancel_consumer("dagster", destination=["w1@test"], reply=True, timeout=10)
+    run = h.start_run("process_numbers")
+    deadline = time.monotonic() + 120
+    while True:
+        log = [e for e in h.store.claim_log(_only_run_id(h)) if e["event"] == "unclaimed"]
+        if len(log) >= 3:
+            break
+        assert time.monotonic() < deadline, "the unclaimed step was not sent again three times"
+        time.sleep(0.5)
+    gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(log)]
+    assert gaps[0] >= 10 and gaps[1] >= 20, gaps  # 5 s, then twice as long each time
+    app.control.add_consumer("dagster", destination=["w1@test"], reply=True, timeout=10)
+    app.close()
+    result = run.result(timeout_s=90)
+    assert result["success"] and result["result"] == 55, result
+    claims = Counter(e["step_key"] for e in h.store.claim_log(result["run_id"]) if e["event"] == "claimed")
+    assert set(claims.values()) == {1}, claims
+
+
+def _only_run_id(h: CeleryHarness) -> str:
+    """The run id of the harness's only run, once its run worker has dispatched something."""
+    keys = h.store.redis_client().keys("dagster-ext:log:*")  # type: ignore[attr-defined]
+    return str(keys[0]).split("dagster-ext:log:", 1)[1] if keys else "none"

@@ -4,6 +4,9 @@ processes yield the CPU to the main process. Real Redis, real worker processes."
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -92,3 +95,43 @@ def test_slot_nice_lowers_only_the_slot_processes_priority(
     assert [_nice(pid) - _nice(main) for pid in slots] == [7, 7]
     result = h.start_run("process_numbers").result(timeout_s=120)  # the slots still run steps
     assert result["success"] and result["result"] == 55, result
+
+
+def _status(h: CeleryHarness, *flags: str) -> str:
+    args = [sys.executable, "-c", "from dagster_ext.cli import main; main()", "celery", "status"]
+    args += ["-y", str(h.home / "worker_config.yaml"), *flags]
+    return subprocess.run(args, env=h.env, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+@pytest.mark.timeout(180)
+def test_status_shows_depth_workers_and_running_steps(
+    celery_harness: Callable[..., CeleryHarness], redis: Any
+) -> None:
+    """One slot, six 60 s steps: one runs, five wait; the worker is full and says so."""
+    h = celery_harness({"broker": redis.url})
+    h.env["DX_LONG_S"] = "60"
+    h.start_worker("w1", slots=1, options=("--read-ahead", "1"))
+    h.wait_workers_ready()
+    run = h.start_run("long_fan")
+    (started,) = h.wait_trace(lambda e: e["event"] == "start" and e["step"].startswith("long_"), 90)
+    time.sleep(6)  # one heartbeat after the worker filled up
+    report = json.loads(_status(h, "--json"))
+    assert report["queues"] == {"dagster": 4}  # six queued, one running, one read ahead
+    (worker,) = report["workers"]
+    assert (worker["name"], worker["queues"], worker["concurrency"], worker["read_ahead"]) == (
+        "w1@test",
+        ["dagster"],
+        1,
+        1,
+    )
+    assert worker["idle_since"] is None  # full: a slot and the read-ahead place are taken
+    (running,) = report["running"]
+    assert (running["step_key"], running["worker"], running["lease_alive"]) == (
+        started["step"],
+        "w1@test",
+        True,
+    )
+    text = _status(h)
+    assert "dagster: 4 waiting" in text and "1 slots + 1 read ahead" in text and ", full" in text, text
+    assert f"{started['step']}#0 on w1@test" in text, text
+    assert run.proc.poll() is None  # still running: the harness stops it

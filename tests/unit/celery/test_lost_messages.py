@@ -58,3 +58,11 @@ def test_idle_clock_restarts_whenever_the_worker_is_full() -> None:
     clock.sample(held=2, now=4.0)
     clock.sample(held=1, now=5.0)
     assert clock.idle_since == 5.0
+
+
+def test_idle_clock_of_a_stopping_worker_never_reports_room() -> None:
+    clock = IdleClock(capacity=2)
+    clock.sample(held=0, now=1.0)
+    clock.stopping = True
+    clock.sample(held=0, now=2.0)
+    assert clock.idle_since is None  # warm shutdown: no longer consuming
