@@ -2,7 +2,8 @@
 
 Keys (prefix `dagster-ext:`): `step:{ident}` hash (state, holder, worker, claims, outcome, ...),
 `lease:{ident}` the holder token with a TTL, `cancel:{run}`, `log:{run}` list of JSON entries,
-`running` set of idents, `workers` hash name -> JSON with an expiry time.
+`running` set of idents, `workers` hash name -> JSON with an expiry time, `wake:{run}` a list the
+finish script pushes to, so the run worker hears of a finished step at once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from redis.retry import Retry
 from dagster_ext.celery.claims import RETENTION_S, ClaimResult, ClaimStatus, Outcome, StepAttempt, log_entry
 
 PREFIX = "dagster-ext:"
+WAKE_TTL_S = 3600  # a run worker that stopped listening leaves at most an hour of wake-ups
 
 _CLAIM = """
 if redis.call('EXISTS', KEYS[4]) == 1 then return 'canceled' end
@@ -43,6 +45,8 @@ redis.call('HSET', KEYS[1], 'state', 'done', 'outcome', ARGV[2], 'error', ARGV[3
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 redis.call('SREM', KEYS[3], ARGV[5])
 redis.call('RPUSH', KEYS[4], ARGV[6])
+redis.call('RPUSH', KEYS[5], '1')
+redis.call('EXPIRE', KEYS[5], ARGV[7])
 return 1
 """
 
@@ -90,9 +94,16 @@ class RedisClaimStore:
     def finish(self, step: StepAttempt, *, holder: str, outcome: Outcome, error: str | None = None) -> None:
         hkey, lkey = self._keys(step)
         entry = _entry("finished", step, holder=holder, outcome=outcome.value, error=error)
-        keys = [hkey, lkey, PREFIX + "running", f"{PREFIX}log:{step.run_id}"]
-        args = [holder, outcome.value, error or "", time.time(), step.ident, entry]
+        keys = [hkey, lkey, PREFIX + "running", f"{PREFIX}log:{step.run_id}", f"{PREFIX}wake:{step.run_id}"]
+        args = [holder, outcome.value, error or "", time.time(), step.ident, entry, WAKE_TTL_S]
         self._r.eval(_FINISH, len(keys), *keys, *args)
+
+    def wait_for_step_end(self, run_id: str, timeout_s: float) -> bool:
+        key = f"{PREFIX}wake:{run_id}"
+        if self._r.blpop([key], timeout=timeout_s) is None:
+            return False
+        self._r.delete(key)  # one event-log read covers every step that ended meanwhile
+        return True
 
     def status(self, step: StepAttempt) -> ClaimStatus:
         hkey, lkey = self._keys(step)

@@ -140,6 +140,10 @@ class SqliteClaimStore:
             rows = conn.execute("SELECT ident FROM claims WHERE state = 'running' ORDER BY ident").fetchall()
         return [self.status(StepAttempt.parse(row[0])) for row in rows]
 
+    def wait_for_step_end(self, run_id: str, timeout_s: float) -> bool:
+        time.sleep(timeout_s)  # no blocking read in SQLite: the run worker polls, as before
+        return False
+
     def heartbeat_worker(self, name: str, info: dict[str, Any], ttl_s: float) -> None:
         with self._tx() as conn:
             conn.execute(

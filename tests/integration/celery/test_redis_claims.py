@@ -40,3 +40,20 @@ def test_cancel_blocks_claims_and_survives_a_restart(redis: Any) -> None:
     redis.restart()  # AOF: the flag is still there, and the client reconnects by itself
     assert store.claim(STEP, holder="h1", worker="w1", lease_s=30) is ClaimResult.CANCELED
     assert store.is_canceled("run-1") and not store.is_canceled("run-2")
+
+
+@pytest.mark.timeout(30)
+def test_finishing_a_step_wakes_the_run_worker_waiting_on_its_run(redis: Any) -> None:
+    store = RedisClaimStore(redis.url)
+    started = time.monotonic()
+    assert not store.wait_for_step_end("run-1", 0.2)  # nothing finished: waits the whole timeout
+    assert time.monotonic() - started >= 0.19
+    for step in (STEP, StepAttempt("run-1", "b", 0)):
+        assert store.claim(step, holder="h", worker="w", lease_s=30) is ClaimResult.CLAIMED
+        store.finish(step, holder="h", outcome=Outcome.OK)
+    store.finish(StepAttempt("run-2", "a", 0), holder="nobody", outcome=Outcome.OK)  # not its holder
+    started = time.monotonic()
+    assert store.wait_for_step_end("run-1", 5)
+    assert time.monotonic() - started < 1
+    assert not store.wait_for_step_end("run-1", 0.1)  # one wake-up covers both steps
+    assert not store.wait_for_step_end("run-2", 0.1)  # a refused finish wakes nobody
