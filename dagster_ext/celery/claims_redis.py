@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -106,12 +107,16 @@ class RedisClaimStore:
         return True
 
     def status(self, step: StepAttempt) -> ClaimStatus:
-        hkey, lkey = self._keys(step)
-        pipe = self._r.pipeline()
-        pipe.hgetall(hkey)
-        pipe.exists(lkey)
-        fields, alive = pipe.execute()
-        return _status(step, fields, bool(alive))
+        return self.statuses([step])[0]
+
+    def statuses(self, steps: Sequence[StepAttempt]) -> list[ClaimStatus]:
+        pipe = self._r.pipeline()  # MULTI/EXEC: a finish between HGETALL and EXISTS must not look like a loss
+        for step in steps:
+            hkey, lkey = self._keys(step)
+            pipe.hgetall(hkey)
+            pipe.exists(lkey)
+        replies = pipe.execute()
+        return [_status(step, replies[2 * i], bool(replies[2 * i + 1])) for i, step in enumerate(steps)]
 
     def cancel_run(self, run_id: str) -> None:
         self._r.set(f"{PREFIX}cancel:{run_id}", "1", ex=RETENTION_S)
@@ -130,7 +135,7 @@ class RedisClaimStore:
 
     def running(self) -> list[ClaimStatus]:
         idents = sorted(self._r.smembers(PREFIX + "running"))
-        return [self.status(StepAttempt.parse(str(ident))) for ident in idents]
+        return self.statuses([StepAttempt.parse(str(ident)) for ident in idents])
 
     def heartbeat_worker(self, name: str, info: dict[str, Any], ttl_s: float) -> None:
         payload = json.dumps({**info, "name": name, "expires_at": time.time() + ttl_s})

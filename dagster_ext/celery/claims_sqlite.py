@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,9 @@ class SqliteClaimStore:
         state, lease_until, claims, worker, outcome, error, claimed_at = row
         alive = state == "running" and lease_until > time.time()
         return ClaimStatus(step, state, alive, int(claims or 0), worker, outcome, error, claimed_at)
+
+    def statuses(self, steps: Sequence[StepAttempt]) -> list[ClaimStatus]:
+        return [self.status(step) for step in steps]  # local file: no round trip to save
 
     def cancel_run(self, run_id: str) -> None:
         with self._tx() as conn:

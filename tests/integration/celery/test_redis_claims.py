@@ -57,3 +57,19 @@ def test_finishing_a_step_wakes_the_run_worker_waiting_on_its_run(redis: Any) ->
     assert time.monotonic() - started < 1
     assert not store.wait_for_step_end("run-1", 0.1)  # one wake-up covers both steps
     assert not store.wait_for_step_end("run-2", 0.1)  # a refused finish wakes nobody
+
+
+@pytest.mark.timeout(30)
+def test_statuses_read_many_steps_as_status_reads_each(redis: Any) -> None:
+    store = RedisClaimStore(redis.url)
+    other, never = StepAttempt("run-1", "b", 0), StepAttempt("run-1", "c", 0)
+    assert store.claim(STEP, holder="h", worker="w1", lease_s=30) is ClaimResult.CLAIMED
+    assert store.claim(other, holder="h", worker="w2", lease_s=30) is ClaimResult.CLAIMED
+    store.finish(other, holder="h", outcome=Outcome.ERROR, error="boom")
+    batch = store.statuses([STEP, other, never])
+    assert batch == [store.status(STEP), store.status(other), store.status(never)]
+    assert [(s.state, s.lease_alive, s.error) for s in batch] == [
+        ("running", True, None),
+        ("done", False, "boom"),
+        (None, False, None),
+    ]
