@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import schedstat  # noqa: E402
 from bench.celery_code_location import CHAIN_LENGTH  # noqa: E402
 from bench.celery_executor import read_events, run_job  # noqa: E402
 from bench.celery_measures import chain_figures  # noqa: E402
@@ -31,12 +32,6 @@ from bench.celery_setup import celery_bench  # noqa: E402
 
 TASK_FRAME = "run_step_task"
 SAMPLE_RATE_HZ = 250
-
-
-def slot_pids(worker_pid: int) -> list[int]:
-    """The prefork pool's processes: children of the worker's main process."""
-    children = Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()
-    return [int(pid) for pid in children]
 
 
 def inclusive_shares(raw: str) -> tuple[int, collections.Counter[str]]:
@@ -63,7 +58,7 @@ def profile_chain(work_dir: Path, stacks: Path) -> dict[str, object]:
     with celery_bench(work_dir) as bench, bench.workers("ours", slots=1) as worker:
         assert worker is not None
         run_job(bench, "warmup", "ours")
-        (pid,) = slot_pids(worker.pid)
+        (pid,) = schedstat.children(worker.pid)
         command = ["py-spy", "record", "--idle", "-r", str(SAMPLE_RATE_HZ), "-f", "raw"]
         spy = subprocess.Popen(
             [*command, "-o", str(stacks), "-p", str(pid)],

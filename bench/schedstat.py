@@ -13,7 +13,8 @@ from pathlib import Path
 Times = dict[int, tuple[float, float]]
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (a worker's main process: its prefork slots)."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
@@ -25,11 +26,11 @@ def worker_pids(root_pid: int) -> list[int]:
     main, frontier = root_pid, [root_pid]
     while frontier:
         pid = frontier.pop(0)
-        kids = _children(pid)
+        kids = children(pid)
         if kids:
             main = pid
             frontier += kids
-    return [main, *_children(main)]
+    return [main, *children(main)]
 
 
 def sample(pids: list[int]) -> Times:
