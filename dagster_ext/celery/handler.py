@@ -141,12 +141,11 @@ class CeleryStepHandler(StepHandler):
             return self._health_of_done(status)
         if status.state == "running" and status.lease_alive:
             return CheckStepHealthResult.healthy()
-        if status.state == "running":
-            sent = self._dispatched.get(step.ident)
-            if sent is None or sent.redispatched_for_claims != status.claims:
-                return self._handle_lost(step_handler_context, step, status, sent)
+        sent = self._dispatched.get(step.ident)
+        if status.state == "running" and (sent is None or sent.redispatched_for_claims != status.claims):
+            return self._handle_lost(step_handler_context, step, status, sent)
         # Our last message for the step is not claimed yet (first dispatch, or the one after a loss).
-        return self._health_of_unclaimed(step_handler_context, step)
+        return self._health_of_unclaimed(step_handler_context, step, sent)
 
     def _status(self, step: StepAttempt) -> ClaimStatus:
         """Dagster checks every step in flight once a second, one call each: the first call of a
@@ -168,8 +167,9 @@ class CeleryStepHandler(StepHandler):
             self._workers = (time.monotonic(), workers)
         return workers
 
-    def _health_of_unclaimed(self, ctx: StepHandlerContext, step: StepAttempt) -> CheckStepHealthResult:
-        sent = self._dispatched.get(step.ident)
+    def _health_of_unclaimed(
+        self, ctx: StepHandlerContext, step: StepAttempt, sent: _Dispatched | None
+    ) -> CheckStepHealthResult:
         if sent is None:
             return CheckStepHealthResult.healthy()  # resumed run: its message is not ours to judge
         # Each further re-dispatch waits twice as long: a wrong guess (a worker that looks idle but

@@ -59,7 +59,7 @@ def celery() -> None:
 @click.option("--max-tasks-per-child", type=int, default=None, help="Recycle a slot's process after N steps.")
 @click.option(
     "--read-ahead",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     show_default=True,
     help="Messages held beyond the slots, handed to a slot the moment it frees (less idle time between "
@@ -94,8 +94,6 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     settings = _settings(config_yaml)
     if concurrency < 1:
         raise click.BadParameter("must be >= 1", param_hint="--concurrency")
-    if read_ahead < 0:
-        raise click.BadParameter("must be >= 0", param_hint="--read-ahead")
     queue_list = [q.strip() for spec in (queues or (settings.default_queue,)) for q in spec.split(",") if q]
     node = name or f"dagster-ext-{uuid.uuid4().hex[:6]}@%h"
     app = make_celery_app(settings)
