@@ -31,7 +31,8 @@ WARMUP_STEPS = 9  # a root and 8 leaves: every slot process of a 4-slot worker r
 
 EXECUTORS: dict[str, ExecutorDefinition] = {
     "ours": our_executor,
-    "ours_read_ahead": our_executor,  # same executor; its worker runs with --read-ahead 1
+    "ours_fetch_off": our_executor,  # same executor; its worker runs with --no-fetch-at-step-end
+    "ours_read_ahead": our_executor,  # ... with --read-ahead 1
     "ours_tuned": our_executor,  # ... with --read-ahead 1 --slot-nice 10
     "peer": peer_executor,
     "in_process": in_process_executor,
@@ -84,9 +85,9 @@ def warmup_job(name: str, executor_def: ExecutorDefinition) -> JobDefinition:
 
 # scenario -> (job builder, executors it runs with)
 SCENARIOS: dict[str, tuple[Callable[[str, ExecutorDefinition], JobDefinition], tuple[str, ...]]] = {
-    "warmup": (warmup_job, ("ours", "ours_read_ahead", "ours_tuned", "peer")),
+    "warmup": (warmup_job, ("ours", "ours_fetch_off", "ours_read_ahead", "ours_tuned", "peer")),
     "chain_20": (chain_job, ("ours", "peer", "in_process")),
-    "fan_out_200": (fan_out_job, ("ours", "ours_read_ahead", "ours_tuned", "peer")),
+    "fan_out_200": (fan_out_job, ("ours", "ours_fetch_off", "ours_read_ahead", "ours_tuned", "peer")),
 }
 
 

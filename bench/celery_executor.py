@@ -8,10 +8,11 @@ Dagster's default run launcher for every run: only the executor differs. Each Ce
 one worker with 4 prefork slots, warmed by one small run before measuring. Per executor: a 20-step
 serial chain (per-step latency; overhead per warm step against the same chain under Dagster's
 in_process executor, measured in the same invocation) and 200 no-op steps behind 4 slots
-(throughput, peak concurrency, slot utilisation), also with our worker's `--read-ahead 1` and with
-`--read-ahead 1 --slot-nice 10`; the workers' CPU and run-queue time come from schedstat. Both
-Celery workers import `bench/celery_slot_probe.py`, which records each task's span in its slot
-process from Celery's own signals: one slot-utilisation measure for both executors. Writes
+(throughput, peak concurrency, slot utilisation), also with our worker's `--no-fetch-at-step-end`
+(one message per slot), `--read-ahead 1` and `--read-ahead 1 --slot-nice 10`; the workers' CPU and
+run-queue time come from schedstat. Both Celery workers import `bench/celery_slot_probe.py`, which
+records each task's span in its slot process from Celery's own signals: one slot-utilisation
+measure for both executors. Writes
 `bench/results/celery_executor.json` and `docs/images/celery_bench.png`.
 """
 
@@ -39,7 +40,7 @@ from bench.report import code_state  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "celery_executor.json"
 PLOT = ROOT / "docs" / "images" / "celery_bench.png"
 RUN_TIMEOUT_S = 600.0
-EXECUTOR_ORDER = ("in_process", "ours", "ours_read_ahead", "ours_tuned", "peer")
+EXECUTOR_ORDER = ("in_process", "ours", "ours_fetch_off", "ours_read_ahead", "ours_tuned", "peer")
 MEASURED = ("chain_20", "fan_out_200")
 
 

@@ -18,12 +18,13 @@ GOAL_UTILISATION = 0.95
 SLOTS_CAP = 4
 LABELS = {
     "ours": "dagster-ext",
+    "ours_fetch_off": "dagster-ext --no-fetch-at-step-end",
     "ours_read_ahead": "dagster-ext --read-ahead 1",
     "ours_tuned": "dagster-ext --read-ahead 1 --slot-nice 10",
     "peer": "dagster-celery",
     "in_process": "in_process (baseline)",
 }
-COLUMNS = ("in_process", "ours", "ours_read_ahead", "ours_tuned", "peer")
+COLUMNS = ("in_process", "ours_fetch_off", "ours", "ours_read_ahead", "ours_tuned", "peer")
 
 
 def _versions() -> dict[str, str]:
@@ -84,7 +85,9 @@ def comparisons(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def goals(runs: Sequence[dict[str, Any]], compared: dict[str, Any]) -> dict[str, Any]:
     ratio = compared["peer_over_ours"]["chain_per_step_s"]
     cost = compared["overhead_per_warm_step"]["ours"]["cycle_s"]
-    fans = {e: _run(runs, "fan_out_200", e) for e in ("ours", "ours_read_ahead", "ours_tuned")}
+    fans = {
+        e: _run(runs, "fan_out_200", e) for e in ("ours", "ours_fetch_off", "ours_read_ahead", "ours_tuned")
+    }
     peaks = [f["peak_concurrency"] for f in fans.values() if f.get("peak_concurrency") is not None]
 
     def verdict(value: Any, ok: bool) -> dict[str, Any]:
@@ -112,7 +115,8 @@ def summarize(runs: Sequence[dict[str, Any]], *, code: dict[str, Any], wall_s: f
         "method": {
             "setup": "one Redis, PostgreSQL run/event storage, default run launcher, one worker with 4 "
             "prefork slots per Celery executor, warmed by a 9-step run before measuring; ours also with "
-            "its worker's --read-ahead 1, and with --read-ahead 1 --slot-nice 10, on the fan-out",
+            "its worker's --no-fetch-at-step-end (one message per slot, the default before the step-end "
+            "fetch), --read-ahead 1, and --read-ahead 1 --slot-nice 10, on the fan-out",
             "chain_per_step": "RUN_START -> RUN_SUCCESS / 20",
             "chain_handoff": "upstream STEP_SUCCESS -> next STEP_START, median",
             "overhead_per_warm_step": "median STEP_SUCCESS -> next STEP_SUCCESS on the chain, minus the same "
@@ -171,13 +175,12 @@ def _fmt(value: float | None) -> str:
 
 
 def table(summary: dict[str, Any]) -> str:
-    """Markdown: in_process, ours, ours with read-ahead, dagster-celery, dagster-celery / ours; then
-    overhead and goals."""
+    """Markdown: one column per executor (`COLUMNS`), then dagster-celery / ours; then overhead and
+    goals."""
     runs = summary["runs"]
     lines = [
-        "| job | measure | in_process | ours | ours, read-ahead 1 | ours, read-ahead 1, slot-nice 10 "
-        "| dagster-celery | dagster-celery / ours |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| job | measure | " + " | ".join(LABELS[e] for e in COLUMNS) + " | dagster-celery / ours |",
+        "|---|---|" + "---:|" * (len(COLUMNS) + 1),
     ]
     for scenario, field, label, scale in ROWS:
         values = {e: _run(runs, scenario, e).get(field) for e in COLUMNS}
@@ -216,6 +219,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     colors = {
         "in_process": "tab:gray",
         "ours": "tab:blue",
+        "ours_fetch_off": "tab:purple",
         "ours_read_ahead": "tab:cyan",
         "ours_tuned": "tab:green",
         "peer": "tab:orange",

@@ -35,6 +35,7 @@ REDIS_DB = {"ours": 0, "peer": 1, "peer_backend": 2}
 # Our worker's tuning options per bench executor (the variants run one worker the same way otherwise).
 OURS_WORKER_ARGS = {
     "ours": (),
+    "ours_fetch_off": ("--no-fetch-at-step-end",),
     "ours_read_ahead": ("--read-ahead", "1"),
     "ours_tuned": ("--read-ahead", "1", "--slot-nice", "10"),
 }

@@ -7,10 +7,11 @@ instance come from the per-process `CODE_CACHE`, what the run's steps share from
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import cast
 
 from dagster import DagsterInstance, MetadataValue
-from dagster._core.events import DagsterEvent
+from dagster._core.events import DagsterEvent, DagsterEventType
 from dagster._core.execution.api import execute_plan_iterator
 from dagster._core.execution.context_creation_job import create_context_free_log_manager
 from dagster._core.origin import JobPythonOrigin
@@ -21,6 +22,16 @@ from dagster_ext.celery.claims import Outcome
 from dagster_ext.celery.code_cache import CODE_CACHE
 from dagster_ext.celery.run_cache import RUN_CACHE
 from dagster_ext.errors import DagsterExtError
+
+# A step's last event in this process: after it only the wind-down is left (see step_end_fetch).
+STEP_END_EVENTS = frozenset(
+    {
+        DagsterEventType.STEP_SUCCESS,
+        DagsterEventType.STEP_FAILURE,
+        DagsterEventType.STEP_SKIPPED,
+        DagsterEventType.STEP_UP_FOR_RETRY,
+    }
+)
 
 
 class StepTaskError(DagsterExtError):
@@ -40,7 +51,10 @@ def run_to_execute(instance: DagsterInstance, run_id: str, step_key: str) -> Dag
     return run
 
 
-def execute_step_in_worker(args: ExecuteStepArgs, *, worker: str) -> Outcome:
+def execute_step_in_worker(
+    args: ExecuteStepArgs, *, worker: str, on_step_end: Callable[[], None] | None = None
+) -> Outcome:
+    """`on_step_end` is called once, right after the step's last event is written."""
     keys = list(args.step_keys_to_execute or [])
     if len(keys) != 1:
         raise StepTaskError(f"one step per task, got {keys}")
@@ -67,8 +81,12 @@ def execute_step_in_worker(args: ExecuteStepArgs, *, worker: str) -> Outcome:
     plan = RUN_CACHE.execution_plan(
         recon_job, run, step_keys=keys, known_state=args.known_state, load_data=load_data
     )
-    for _ in execute_plan_iterator(
+    ended = False
+    for event in execute_plan_iterator(
         plan, recon_job, run, instance, run_config=run.run_config, retry_mode=args.retry_mode
     ):
-        pass  # the log manager already wrote each event to the instance
+        # The log manager already wrote each event to the instance.
+        if not ended and on_step_end is not None and event.event_type in STEP_END_EVENTS:
+            ended = True
+            on_step_end()
     return Outcome.OK

@@ -35,7 +35,7 @@ def run_step_task(payload: dict[str, Any], *, worker: str, task_id: str | None) 
     try:
         with holding_claim(store, step, holder=holder, lease_s=message.lease_s) as keeper:
             try:
-                outcome = _execute(message, worker=worker)
+                outcome = _execute(message, worker=worker, task_id=task_id)
             except (DagsterExecutionInterruptedError, KeyboardInterrupt):
                 outcome, error = Outcome.CANCELED, keeper.interrupted_because or "interrupted"
     except ClaimHandedOver as err:
@@ -54,14 +54,17 @@ def run_step_task(payload: dict[str, Any], *, worker: str, task_id: str | None) 
     return "handed_over" if handed_over else str(outcome.value)
 
 
-def _execute(message: StepMessage, *, worker: str) -> Outcome:
+def _execute(message: StepMessage, *, worker: str, task_id: str | None) -> Outcome:
     if message.step_mode == "k8s_job":
         from dagster_ext.celery.k8s_mode import execute_step_as_k8s_job
 
         return execute_step_as_k8s_job(message, worker=worker)
     from dagster_ext.celery.running import execute_step_in_worker
+    from dagster_ext.celery.step_end_fetch import announce_step_end
 
-    return execute_step_in_worker(message.execute_step_args(), worker=worker)
+    return execute_step_in_worker(
+        message.execute_step_args(), worker=worker, on_step_end=lambda: announce_step_end(task_id)
+    )
 
 
 def register_tasks(app: Celery) -> None:

@@ -1,56 +1,27 @@
 """Worker options for many short steps: `--read-ahead N` and `--slot-nice N`.
 
-`--read-ahead N` lets a worker hold N messages beyond its slots, waiting in its main process. Why:
-with one message per slot (the default), a slot that finishes a step sits idle while the worker
-acks, asks the broker for the next message and hands it over: ~17 ms per step on the bench's
-loaded 2-core machine, a tenth of a warm no-op step. A message read ahead is handed to the slot the
-moment it is free (Celery's prefork pool gives work only to idle processes, so it never queues
-behind a busy slot). The cap is unchanged: a step runs only in a slot, and the message waiting in
-the main process is not claimed until a slot takes it.
+Both come on top of the default hand-off, where a slot's next message is fetched when its step
+ends (`step_end_fetch`), so they matter only for steps of a few hundred milliseconds on a busy host.
 
-The price, and why it is off by default: a message read ahead is not overtaken by a more urgent one
-published after it (priorities are exact only with N = 0), and up to N steps wait on a busy worker
-while another worker may have a free slot. Late ack still holds: a worker that dies returns its
-read-ahead messages like any other unacked ones, and the run worker's lost-message rule covers a
-broker that keeps them (see `lost_messages`).
+`--read-ahead N` lets a worker hold N messages beyond its slots, waiting in its main process, so a
+freed slot gets its next step without a broker round trip even when the step's wind-down is shorter
+than the fetch. A step runs only in a slot (Celery's prefork pool gives work only to idle processes,
+and the claim is taken in the slot), so the cap does not move. The price, and why it is 0 by
+default: a message read ahead is not overtaken by a more urgent one published after it, and it waits
+on a busy worker while another worker may have a free slot, for as long as the running steps take.
+Late ack still holds: a worker that dies returns its held messages like any other unacked ones, and
+the run worker's lost-message rule covers a broker that keeps them (see `lost_messages`). Applied by
+`step_end_fetch.limit_consumption`.
 
-`--slot-nice N`: what is left of the idle time between two steps is mostly the main process waiting
-for a CPU behind the slots it feeds, on a host with fewer cores than busy processes; the slots lower
-their own priority so it wins. Off by default: on a shared host (not a container) the slots then
-also yield to every other process.
+`--slot-nice N`: on a host with fewer cores than busy processes, most of the idle time left between
+two steps is the main process waiting for a CPU behind the slots it feeds; the slots lower their own
+priority so it wins. Off by default: on a shared host (not a container) the slots then also yield to
+every other process.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from celery import Celery, bootsteps
-
-CONF_KEY = "dagster_ext_read_ahead"
-
-
-class ReadAhead(bootsteps.StartStopStep):
-    """Raises the consumer's prefetch count by N after Celery sets it (again after each reconnect)."""
-
-    requires = ("celery.worker.consumer.tasks:Tasks",)
-
-    def __init__(self, parent: Any, **kwargs: Any) -> None:
-        super().__init__(parent, **kwargs)
-        self.extra = int(parent.app.conf.get(CONF_KEY) or 0)
-
-    def start(self, parent: Any) -> None:
-        if self.extra > 0 and parent.qos is not None:
-            parent.qos.increment_eventually(self.extra)
-            parent.qos.update()
-
-
-def enable_read_ahead(app: Celery, extra: int) -> None:
-    """Worker side only. Celery's own `worker_disable_prefetch` caps held messages at the slots on
-    Redis, so it is turned off; the prefetch count (slots + N) is what bounds the worker then."""
-    if extra <= 0:
-        return
-    app.conf.update({CONF_KEY: extra, "worker_disable_prefetch": False})
-    app.steps["consumer"].add(ReadAhead)
 
 
 def lower_slot_priority(increment: int) -> None:

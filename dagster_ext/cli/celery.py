@@ -66,6 +66,13 @@ def celery() -> None:
     "short steps; a message read ahead is not overtaken by a more urgent one).",
 )
 @click.option(
+    "--fetch-at-step-end/--no-fetch-at-step-end",
+    default=True,
+    show_default=True,
+    help="Fetch a slot's next message as soon as its step has written its last event, while the task "
+    "winds down, instead of once the slot is free (Redis broker).",
+)
+@click.option(
     "--slot-nice",
     type=click.IntRange(0, 19),
     default=0,
@@ -83,13 +90,15 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     pool: str,
     max_tasks_per_child: int | None,
     read_ahead: int,
+    fetch_at_step_end: bool,
     slot_nice: int,
     celery_args: tuple[str, ...],
 ) -> None:
     """Start a worker. Safe defaults: late ack, one message per slot, no prefetch hoarding."""
     from dagster_ext.celery.app import make_celery_app
+    from dagster_ext.celery.step_end_fetch import limit_consumption
     from dagster_ext.celery.worker_registry import WorkerRegistration
-    from dagster_ext.celery.worker_tuning import enable_read_ahead, lower_slot_priority
+    from dagster_ext.celery.worker_tuning import lower_slot_priority
 
     settings = _settings(config_yaml)
     if concurrency < 1:
@@ -97,7 +106,7 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     queue_list = [q.strip() for spec in (queues or (settings.default_queue,)) for q in spec.split(",") if q]
     node = name or f"dagster-ext-{uuid.uuid4().hex[:6]}@%h"
     app = make_celery_app(settings)
-    enable_read_ahead(app, read_ahead)
+    limit_consumption(app, read_ahead=read_ahead, fetch_at_step_end=fetch_at_step_end)
     lower_slot_priority(slot_nice)
     WorkerRegistration(
         claims_url=settings.claims_url, queues=queue_list, concurrency=concurrency, name=node,

@@ -16,7 +16,7 @@ _ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from dagster import Definitions, In, Nothing, OpDefinition, job, op  # noqa: E402
+from dagster import Definitions, In, Nothing, OpDefinition, job, op, resource  # noqa: E402
 
 from dagster_ext.celery import celery_queue_executor  # noqa: E402
 from examples.numbers_ops import _process_numbers_graph  # noqa: E402
@@ -181,6 +181,28 @@ def oom_then_next() -> None:
     NEXT_TO_OOM(first)
 
 
+@resource
+def slow_teardown(_init_context: Any) -> Any:
+    """Dagster tears a step's resources down after its last event: a wind-down of DX_TEARDOWN_S."""
+    yield None
+    time.sleep(float(os.environ.get("DX_TEARDOWN_S", "0")))
+
+
+def _winding_down(name: str) -> OpDefinition:
+    @op(name=name, required_resource_keys={"slow_teardown"})
+    def _op(context) -> None:  # type: ignore[no-untyped-def]  # Dagster rejects a string annotation
+        traced_sleep(context, 0.1)
+
+    return _op
+
+
+# No upstream op: both steps are queued at once; with one slot, one waits for the other's slot.
+@job(executor_def=celery_queue_executor, resource_defs={"slow_teardown": slow_teardown})
+def wind_down() -> None:
+    _winding_down("wind_a")()
+    _winding_down("wind_b")()
+
+
 defs = Definitions(
     jobs=[
         process_numbers,
@@ -194,5 +216,6 @@ defs = Definitions(
         unpullable,
         crash_chain,
         oom_then_next,
+        wind_down,
     ]
 )

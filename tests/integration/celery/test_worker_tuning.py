@@ -135,3 +135,48 @@ def test_status_shows_depth_workers_and_running_steps(
     assert "dagster: 4 waiting" in text and "1 slots + 1 read ahead" in text and ", full" in text, text
     assert f"{started['step']}#0 on w1@test" in text, text
     assert run.proc.poll() is None  # still running: the harness stops it
+
+
+def _held_during_wind_down(
+    h: CeleryHarness, redis_url: str, *, options: tuple[str, ...]
+) -> tuple[list[int], dict[str, Any]]:
+    """One slot, two steps queued at once, each with a 3 s wind-down after its last event: how many
+    messages the worker holds while the first step winds down."""
+    h.env["DX_TEARDOWN_S"] = "3"
+    h.start_worker("w1", slots=1, options=options)
+    h.wait_workers_ready()
+    run = h.start_run("wind_down")
+    h.wait_trace(lambda e: e["event"] == "end", timeout_s=90)  # the first step's body is done
+    time.sleep(1.0)  # its STEP_SUCCESS is written; its resource teardown runs ~2 s more
+    held: list[int] = []
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        held.append(_held_messages(redis_url))
+        time.sleep(0.05)
+    result = run.result(timeout_s=120)
+    assert result["success"], result
+    return held, result
+
+
+@pytest.mark.timeout(180)
+def test_the_next_message_is_fetched_while_a_step_winds_down_and_waits_for_the_slot(
+    celery_harness: Callable[..., CeleryHarness], redis: Any
+) -> None:
+    h = celery_harness({"broker": redis.url})
+    held, result = _held_during_wind_down(h, redis.url, options=())
+    assert set(held) == {2}, Counter(held)  # the winding-down step's message and the next one
+    log = h.store.claim_log(result["run_id"])
+    finished = {e["step_key"]: e["at"] for e in log if e["event"] == "finished"}
+    claimed = {e["step_key"]: e["at"] for e in log if e["event"] == "claimed"}
+    first, second = sorted(claimed, key=claimed.__getitem__)
+    assert claimed[second] > finished[first]  # fetched early, but claimed only once the slot was free
+    assert max_overlap(h.trace()) == 1
+
+
+@pytest.mark.timeout(180)
+def test_without_fetch_at_step_end_the_next_message_stays_queued(
+    celery_harness: Callable[..., CeleryHarness], redis: Any
+) -> None:
+    h = celery_harness({"broker": redis.url})
+    held, _ = _held_during_wind_down(h, redis.url, options=("--no-fetch-at-step-end",))
+    assert set(held) == {1}, Counter(held)  # one message per slot (Celery's worker_disable_prefetch)

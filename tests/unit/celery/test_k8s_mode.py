@@ -117,7 +117,7 @@ def test_a_handed_over_step_keeps_its_claim_running_for_the_next_holder(
     """Finishing the claim would make the re-dispatched step's claim say `done` and drop it."""
     from dagster_ext.celery import tasks
 
-    def hand_over(message: StepMessage, *, worker: str) -> None:
+    def hand_over(message: StepMessage, *, worker: str, task_id: str | None) -> None:
         raise ClaimHandedOver("K8s Job ns/dagster-step-abc keeps running")
 
     monkeypatch.setattr(tasks, "_execute", hand_over)
