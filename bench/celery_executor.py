@@ -32,7 +32,13 @@ if str(ROOT) not in sys.path:
 
 from bench import celery_report, schedstat  # noqa: E402
 from bench.celery_code_location import CHAIN_LENGTH, FAN_OUT_STEPS, SCENARIOS, job_name  # noqa: E402
-from bench.celery_measures import chain_figures, fan_out_figures, slot_occupancy, slot_task_figures  # noqa: E402
+from bench.celery_measures import (  # noqa: E402
+    chain_figures,
+    fan_out_figures,
+    handoff_figures,
+    slot_occupancy,
+    slot_task_figures,
+)
 from bench.celery_setup import SLOTS, CeleryBench, celery_bench  # noqa: E402
 from bench.measures import Event  # noqa: E402
 from bench.report import code_state  # noqa: E402
@@ -79,7 +85,9 @@ def read_slot_probe(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def measure_run(bench: CeleryBench, scenario: str, executor: str, worker_pid: int | None) -> dict[str, Any]:
+def measure_run(
+    bench: CeleryBench, scenario: str, executor: str, worker_pid: int | None, *, slots: int = SLOTS
+) -> dict[str, Any]:
     probe = bench.slot_probe_file(executor)
     probe.unlink(missing_ok=True)  # the workers append per task: this run's tasks only
     pids = schedstat.worker_pids(worker_pid) if worker_pid else []
@@ -90,11 +98,12 @@ def measure_run(bench: CeleryBench, scenario: str, executor: str, worker_pid: in
     if scenario == "chain_20":
         figures = chain_figures(events, [f"link_{i:02d}" for i in range(CHAIN_LENGTH)])
     else:
-        figures = fan_out_figures(events, expected_steps=FAN_OUT_STEPS, slots=SLOTS)
+        figures = fan_out_figures(events, expected_steps=FAN_OUT_STEPS, slots=slots)
         if executor != "in_process":
-            figures.update(slot_task_figures(read_slot_probe(probe), slots=SLOTS), **cpu)
+            lines = read_slot_probe(probe)
+            figures.update(slot_task_figures(lines, slots=slots), **handoff_figures(lines), **cpu)
         if executor.startswith("ours"):
-            figures.update(slot_occupancy(read_claim_log(bench, run_id), slots=SLOTS))
+            figures.update(slot_occupancy(read_claim_log(bench, run_id), slots=slots))
     return {
         "scenario": scenario,
         "executor": executor,
@@ -105,15 +114,17 @@ def measure_run(bench: CeleryBench, scenario: str, executor: str, worker_pid: in
     }
 
 
-def measure_executor(bench: CeleryBench, executor: str, scenarios: list[str]) -> list[dict[str, Any]]:
+def measure_executor(
+    bench: CeleryBench, executor: str, scenarios: list[str], *, slots: int = SLOTS
+) -> list[dict[str, Any]]:
     wanted = [s for s in scenarios if executor in SCENARIOS[s][1]]
     if not wanted:
         return []
-    with bench.workers(executor) as worker:
+    with bench.workers(executor, slots=slots) as worker:
         if executor != "in_process":
             run_job(bench, "warmup", executor)
         pid = worker.pid if worker is not None else None
-        return [measure_run(bench, scenario, executor, pid) for scenario in wanted]
+        return [measure_run(bench, scenario, executor, pid, slots=slots) for scenario in wanted]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -138,6 +149,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=None,
         help="our executor's event_poll_seconds (default: the executor's own); a smoke run too",
     )
+    parser.add_argument(
+        "--slots",
+        type=int,
+        default=SLOTS,
+        help=f"prefork slots per Celery worker (default {SLOTS}, the goal's cap); others are a smoke run",
+    )
     return parser.parse_args(argv)
 
 
@@ -155,10 +172,10 @@ def main(argv: list[str]) -> int:
             run
             for executor in EXECUTOR_ORDER
             if executor in args.executors
-            for run in measure_executor(bench, executor, args.scenarios)
+            for run in measure_executor(bench, executor, args.scenarios, slots=args.slots)
         ]
     summary = celery_report.summarize(runs, code=code, wall_s=time.monotonic() - started)
-    smoke = args.scenarios != list(MEASURED) or args.executors != list(EXECUTOR_ORDER)
+    smoke = args.scenarios != list(MEASURED) or args.executors != list(EXECUTOR_ORDER) or args.slots != SLOTS
     if smoke or args.event_poll_seconds is not None:
         print(json.dumps(summary, indent=2))
         return 0

@@ -180,6 +180,7 @@ def slot_task_figures(probe: Sequence[dict[str, Any]], *, slots: int) -> dict[st
     (`slot_utilisation_all`, root and drain included); and the idle gap a slot process had between
     two tasks (median, p95).
     """
+    probe = [task for task in probe if "start" in task]  # hand-off marks are read by handoff_figures
     if not probe:
         return {"slot_utilisation": None}
     by_pid: dict[Any, list[tuple[float, float]]] = {}
@@ -198,3 +199,41 @@ def slot_task_figures(probe: Sequence[dict[str, Any]], *, slots: int) -> dict[st
         "slot_gap_median_s": _median(gaps),
         "slot_gap_p95_s": gaps[int(0.95 * (len(gaps) - 1))] if gaps else None,
     }
+
+
+# A slot's idle time between two tasks: its result reaches the worker's main process, the main
+# process dispatches the next request, the slot reads the job, Celery's trace reaches task_prerun.
+HANDOFF_SEGMENTS = (
+    ("handoff_result_s", "end", "result", "previous"),
+    ("handoff_dispatch_s", "result", "dispatch", "across"),
+    ("handoff_pipe_s", "dispatch", "got", "next"),
+    ("handoff_trace_s", "got", "start", "next"),
+)
+
+
+def handoff_figures(probe: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the hand-off segments between two consecutive tasks of a slot (see
+    `bench.celery_slot_probe`): `previous` segments belong to the task that ended, `next` ones to
+    the task that followed, `across` goes from the first's result to the second's dispatch. That one
+    is slightly negative when a request was already waiting: Celery's pool frees the slot and
+    dispatches the waiting request just before it runs the finished task's result callback."""
+    times: dict[str, dict[str, float]] = {}
+    for line in probe:
+        at = times.setdefault(str(line["task_id"]), {})
+        if "mark" in line:
+            at[line["mark"]] = float(line["t"])
+        else:
+            at.update(start=float(line["start"]), end=float(line["end"]), pid=line["pid"])
+    by_slot: dict[Any, list[dict[str, float]]] = {}
+    for at in times.values():
+        if "start" in at:
+            by_slot.setdefault(at["pid"], []).append(at)
+    segments: dict[str, list[float]] = {name: [] for name, *_ in HANDOFF_SEGMENTS}
+    for tasks in by_slot.values():
+        for first, second in itertools.pairwise(sorted(tasks, key=lambda t: t["start"])):
+            for name, begin, end, which in HANDOFF_SEGMENTS:
+                origin = first if which in ("previous", "across") else second
+                target = second if which in ("next", "across") else first
+                if begin in origin and end in target:
+                    segments[name].append(target[end] - origin[begin])
+    return {name: _median(values) for name, values in segments.items()}

@@ -68,6 +68,8 @@ def _execute(message: StepMessage, *, worker: str, task_id: str | None) -> Outco
 
 
 def register_tasks(app: Celery) -> None:
-    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+    from dagster_ext.celery.deferred_ack import REQUEST_CLASS
+
+    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, Request=REQUEST_CLASS)
     def execute_step(self: Any, **payload: Any) -> str:
         return run_step_task(payload, worker=str(self.request.hostname), task_id=self.request.id)

@@ -96,6 +96,7 @@ def worker(  # noqa: PLR0917 - click passes options positionally
 ) -> None:
     """Start a worker. Safe defaults: late ack, one message per slot, no prefetch hoarding."""
     from dagster_ext.celery.app import make_celery_app
+    from dagster_ext.celery.deferred_ack import defer_acks
     from dagster_ext.celery.step_end_fetch import limit_consumption
     from dagster_ext.celery.worker_registry import WorkerRegistration
     from dagster_ext.celery.worker_tuning import lower_slot_priority
@@ -107,6 +108,7 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     node = name or f"dagster-ext-{uuid.uuid4().hex[:6]}@%h"
     app = make_celery_app(settings)
     limit_consumption(app, read_ahead=read_ahead, fetch_at_step_end=fetch_at_step_end)
+    defer_acks(app)
     lower_slot_priority(slot_nice)
     WorkerRegistration(
         claims_url=settings.claims_url, queues=queue_list, concurrency=concurrency, name=node,
