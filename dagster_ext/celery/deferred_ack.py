@@ -6,8 +6,10 @@ finished request's callback, whose late ack is a synchronous Redis round trip (w
 slot's pipe. So the slot idles through the ack. Measured with the bench's slot probe, one slot:
 dispatched → the slot has read its job 2.8 ms with the ack in the way, 1.0 ms without.
 
-How: the task's request class (`DeferredAckRequest`) queues its ack on the worker's event loop
-for the turn after next, after that turn has written the jobs. The message is still acked only
+How: when a request is on its way to a slot, the task's request class (`DeferredAckRequest`)
+queues its ack on the worker's event loop for the turn after next, after that turn has written the
+jobs; with none, it acks at once (kombu's prefetch count and AMQP's window may hold the next
+message back until the ack, so deferring would delay the fetch). The message is still acked only
 after the task returned, so late ack holds: a worker that dies in between leaves the message
 unacked, the broker delivers it again, and the claim, already `done`, drops it. The consumer
 bootstep (`AckOnStop`) sends the acks still queued when the consumer stops (shutdown or a lost
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, bootsteps
+from celery.worker import state
 from celery.worker.request import Request
 
 REQUEST_CLASS = f"{__name__}:DeferredAckRequest"
@@ -43,12 +46,20 @@ def send_queued_acks() -> None:
         _send(ack)
 
 
+def _job_on_its_way() -> bool:
+    """A request was dispatched to a slot that has not taken it yet (or waits for one): a job write
+    is pending on the event loop. The finished request has already left both sets."""
+    return len(state.reserved_requests) > len(state.active_requests)
+
+
 class DeferredAckRequest(Request):
     """Celery builds its per-task request class on top of this one (`Task.Request`)."""
 
     def acknowledge(self) -> None:
         hub = _Loop.hub
-        if hub is None or self.acknowledged:
+        if hub is None or self.acknowledged or not _job_on_its_way():
+            # Nothing to write first, and the broker may hold back the next message until this
+            # ack (kombu's prefetch count, AMQP's window): ack now.
             super().acknowledge()
             return
         ack = super().acknowledge

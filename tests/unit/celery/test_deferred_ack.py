@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from celery.worker import state
 
 from dagster_ext.celery import deferred_ack
 from dagster_ext.celery.deferred_ack import DeferredAckRequest, send_queued_acks
@@ -36,11 +37,19 @@ def request(acks: list[str], name: str) -> DeferredAckRequest:
     return req
 
 
+class Waiting:
+    """Stands for a request on its way to a slot."""
+
+
 @pytest.fixture
 def hub() -> Iterator[FakeHub]:
+    """An event loop with a request dispatched to a slot that has not taken it yet."""
     fake = FakeHub()
     deferred_ack._Loop.hub = fake
+    waiting = Waiting()  # the sets hold weak references
+    state.reserved_requests.add(waiting)
     yield fake
+    state.reserved_requests.discard(waiting)
     deferred_ack._Loop.hub = None
     deferred_ack._queued.clear()
 
@@ -75,3 +84,11 @@ def test_without_an_event_loop_the_ack_goes_at_once() -> None:
     req = request(acks, "a")
     req.acknowledge()
     assert acks == ["a"] and req.acknowledged
+
+
+def test_with_no_job_on_its_way_the_ack_goes_at_once(hub: FakeHub) -> None:
+    """Deferring then would only hold back the next message (kombu's prefetch count)."""
+    state.reserved_requests.clear()
+    acks: list[str] = []
+    request(acks, "a").acknowledge()
+    assert acks == ["a"]
