@@ -5,11 +5,12 @@ process acks, asks Redis for the next message and hands it over: ~9 ms on an idl
 a busy one, a sixth of a warm no-op step in the bench. `--read-ahead` hides that, but a message read
 ahead waits for as long as the running steps take, out of reach of more urgent steps and of other
 workers' free slots. Here the slot tells the main process that its step has ended (its last step
-event, STEP_SUCCESS or STEP_FAILURE, is written) and the main process fetches the next message
-then. What is left of the task by that point (resource teardown, finishing the claim, Celery's own
-bookkeeping) took ~10 ms in the bench, so the message waits in the main process about that long:
-priorities and other workers are overtaken for milliseconds, not for a step. The cap does not
-move: the message is claimed, and its step started, only once the slot is free.
+event is written: STEP_SUCCESS, STEP_FAILURE, STEP_SKIPPED or STEP_UP_FOR_RETRY) and the main
+process fetches the next message then. What is left of the task by that point (resource teardown,
+finishing the claim, Celery's own bookkeeping) took ~10 ms in the bench, so the message waits in
+the main process about that long: priorities and other workers are overtaken for milliseconds,
+not for a step. The cap does not move: the message is claimed, and its step started, only once
+the slot is free.
 
 How: a pipe made in the main process before the pool forks. A slot writes its task id and a
 newline (one write, shorter than PIPE_BUF, so never interleaved); the main process reads the pipe
