@@ -1,4 +1,6 @@
-"""kube-apiserver, kube-controller-manager and etcd, built from Go modules and cached per version.
+"""The Kubernetes binaries of the local cluster, built from Go modules and cached per version.
+
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy.
 
 There is no Docker here, so no kind and no release tarballs; the Go module proxy is reachable, so we build
 the control plane from source with the wrapper module in `gomod/` (go.mod + go.sum pin every module).
@@ -32,6 +34,9 @@ _TARGETS = {
     "etcd": "./cmd/etcd",
     "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
     "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+    "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+    "kubelet": "k8s.io/kubernetes/cmd/kubelet",
+    "kube-proxy": "k8s.io/kubernetes/cmd/kube-proxy",
 }
 
 Progress = Callable[[str], None]
@@ -39,12 +44,15 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class BinaryPaths:
-    """Where the three control-plane executables are."""
+    """Where the cluster's executables are."""
 
     version: str
     etcd: Path
     kube_apiserver: Path
     kube_controller_manager: Path
+    kube_scheduler: Path
+    kubelet: Path
+    kube_proxy: Path
 
     @classmethod
     def in_dir(cls, directory: Path, version: str) -> BinaryPaths:
@@ -53,10 +61,20 @@ class BinaryPaths:
             etcd=directory / "etcd",
             kube_apiserver=directory / "kube-apiserver",
             kube_controller_manager=directory / "kube-controller-manager",
+            kube_scheduler=directory / "kube-scheduler",
+            kubelet=directory / "kubelet",
+            kube_proxy=directory / "kube-proxy",
         )
 
     def missing(self) -> list[Path]:
-        paths = (self.etcd, self.kube_apiserver, self.kube_controller_manager)
+        paths = (
+            self.etcd,
+            self.kube_apiserver,
+            self.kube_controller_manager,
+            self.kube_scheduler,
+            self.kubelet,
+            self.kube_proxy,
+        )
         return [p for p in paths if not os.access(p, os.X_OK)]
 
 
@@ -122,8 +140,8 @@ def go_binary() -> str:
     if found is None:
         raise BinaryBuildError(
             "the Go toolchain (`go`, 1.23 or newer) is needed once to build the Kubernetes control plane; "
-            f"install it, or set ${BIN_DIR_ENV} to a directory holding etcd, kube-apiserver and "
-            "kube-controller-manager"
+            f"install it, or set ${BIN_DIR_ENV} to a directory holding "
+            f"{', '.join(_TARGETS)}"
         )
     return found
 
@@ -159,7 +177,10 @@ def _build(version: str, root: Path, progress: Progress) -> None:
         progress(f"building Kubernetes {version} control plane from Go modules (minutes on first run)")
         _run_go_build(src, out, version, progress)
         progress(f"built {', '.join(_TARGETS)} in {time.monotonic() - started:.0f}s")
-        os.replace(out, root / version)  # atomic: readers see all three binaries or none
+        target = root / version
+        if target.exists():  # an older cache with fewer binaries: set it aside, then swap in
+            target.rename(work / "previous")
+        os.replace(out, target)  # atomic: readers see all binaries or none
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
