@@ -19,11 +19,12 @@ import click
 import yaml
 
 from dagster_ext.testing.cluster import LocalCluster, NodeSettings, ensure_binaries
-from dagster_ext.testing.cluster.control_plane import DEFAULT_NODE_LABELS, DEFAULT_UNPULLABLE_IMAGE_REGEX
+from dagster_ext.testing.cluster.control_plane import DEFAULT_NODE_LABELS
 from dagster_ext.testing.cluster.errors import ClusterError
 from dagster_ext.testing.cluster.probing import ApiProbe
 from dagster_ext.testing.cluster.processes import rss_bytes
 from dagster_ext.testing.cluster.state import load_state, stop_saved_cluster
+from dagster_ext.testing.node.registry import ensure_registry_binary
 
 STATE_DIR_ENV = "DAGSTER_EXT_CLUSTER_STATE_DIR"
 T = TypeVar("T")
@@ -49,15 +50,23 @@ _state_dir_option = click.option(
 
 @click.group()
 def cluster() -> None:
-    """A local Kubernetes control plane with a process kubelet (for tests and demos)."""
+    """A local Kubernetes cluster: control plane and one real node (for tests and demos)."""
 
 
 @cluster.command()
 @click.option("--version", "version", default=None, help="Kubernetes version (default: the one gomod/ pins).")
 def build(version: str | None) -> None:
-    """Build (or find cached) kube-apiserver, kube-controller-manager and etcd."""
+    """Build (or find cached) the Kubernetes binaries and the node's image registry."""
     paths = _or_fail(lambda: ensure_binaries(version))
-    for path in (paths.etcd, paths.kube_apiserver, paths.kube_controller_manager):
+    for path in (
+        paths.etcd,
+        paths.kube_apiserver,
+        paths.kube_controller_manager,
+        paths.kube_scheduler,
+        paths.kubelet,
+        paths.kube_proxy,
+        _or_fail(ensure_registry_binary),
+    ):
         click.echo(str(path))
 
 
@@ -67,17 +76,27 @@ def build(version: str | None) -> None:
 @click.option(
     "--node-label", "node_labels", multiple=True, metavar="KEY=VALUE", help="Replaces the defaults."
 )
-@click.option("--unpullable-image-regex", default=DEFAULT_UNPULLABLE_IMAGE_REGEX, show_default=True)
+@click.option(
+    "--node/--no-node",
+    "with_node",
+    default=True,
+    show_default=True,
+    help="Start the node (containerd, kubelet, kube-scheduler, kube-proxy, image registry) or only the API.",
+)
 @click.option(
     "--timeout", "timeout_s", type=float, default=120.0, show_default=True, help="Start-up timeout (s)."
 )
 def up(
-    state_dir: Path, detach: bool, node_labels: tuple[str, ...], unpullable_image_regex: str, timeout_s: float
+    state_dir: Path, detach: bool, node_labels: tuple[str, ...], with_node: bool, timeout_s: float
 ) -> None:
     """Start the cluster and print its kubeconfig path."""
-    node = NodeSettings(labels=_labels(node_labels), unpullable_image_regex=unpullable_image_regex)
+    node = NodeSettings(labels=_labels(node_labels))
     local = LocalCluster(
-        state_dir=state_dir, node=node, start_timeout_s=timeout_s, die_with_parent=not detach
+        state_dir=state_dir,
+        node=node,
+        with_node=with_node,
+        start_timeout_s=timeout_s,
+        die_with_parent=not detach,
     )
     started = time.monotonic()
     _or_fail(local.start)

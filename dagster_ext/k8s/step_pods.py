@@ -14,7 +14,7 @@ from typing import Any
 from dagster._core.executor.step_delegating.step_handler.base import StepHandlerContext
 from dagster._core.storage.tags import DOCKER_IMAGE_TAG
 
-from dagster_ext.k8s.client import ConnectionSettings
+from dagster_ext.k8s.client import ConnectionSettings, running_in_pod
 from dagster_ext.k8s.run_context import (
     apply_launcher_allowlists,
     code_location_context,
@@ -90,9 +90,12 @@ def default_step_namespace(run_launcher: Any, executor_config: Mapping[str, Any]
 
 
 def step_connection(executor_config: Mapping[str, Any], run_launcher: Any) -> ConnectionSettings:
-    """How step K8s Jobs reach the API: executor keys win, else the K8s run launcher's."""
+    """How step K8s Jobs reach the API: executor keys win; else in-cluster when running in a pod (the
+    run pod: a kubeconfig the K8s run launcher reads in the daemon is not there); else the launcher's."""
     launcher_config = launcher_config_of(run_launcher) or {}
     incluster = executor_config.get("load_incluster_config")
+    if incluster is None and "kubeconfig_file" not in executor_config and running_in_pod():
+        incluster = True
     if incluster is None:
         incluster = launcher_config.get("load_incluster_config", True)
     kubeconfig = (

@@ -1,5 +1,5 @@
-"""Testing support users can reuse: a local Kubernetes control plane with a
-process-backed kubelet (`LocalCluster`) and pytest fixtures (`dagster_ext.testing.pytest_plugin`).
+"""Testing support users can reuse: a local Kubernetes cluster with a real node
+(`LocalCluster`) and pytest fixtures (`dagster_ext.testing.pytest_plugin`).
 
 `LocalCluster` is imported lazily: the pytest plugin lives in this package and is loaded by every
 pytest session, which should not pay for the cluster's imports unless it uses them.

@@ -2,7 +2,12 @@
 location on loopback, our K8s run launcher, and optionally the daemon (run monitoring, retries).
 
 Runs are submitted the way users submit them (`dagster job launch` through the instance's run
-launcher), so what the tests exercise is what a deployment does.
+launcher), so what the tests exercise is what a deployment does. The run and step pods run the
+user-code image, which holds the same source at another path: the code location is served by module
+name (`-m tests.integration.code_location`), so the origin it hands to pods names no host path.
+Step outputs (the default filesystem IO manager) go to a hostPath volume at `$DAGSTER_HOME/storage`
+that the launcher config mounts in the run pod and every step pod inherits; on a one-node cluster
+that is one directory, shared with Celery workers running on this machine.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ import yaml
 
 from dagster_ext.errors import DagsterExtError
 from dagster_ext.testing._procs import free_port, stop_process_group, wait_for_port
+from dagster_ext.testing.images.catalog import USER_CODE_IMAGE
 from dagster_ext.testing.services import PostgresServer
 
-LOCAL_IMAGE = "dagster-ext/local:dev"  # never pulled by the process kubelet
+LOCAL_IMAGE = USER_CODE_IMAGE
 PG_SECRET = "dagster-postgresql-secret"
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -38,13 +44,21 @@ class DeploymentError(DagsterExtError):
 
 @dataclass
 class CodeLocation:
-    """What `dagster api grpc` serves: `-f python_file` from `working_directory`."""
+    """What `dagster api grpc` serves: `python_file` from `working_directory`, by module name when
+    the file lies inside the working directory (see the module docstring)."""
 
     python_file: str
     working_directory: str
     name: str = "examples"
     container_context: Mapping[str, Any] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+
+    def target_args(self) -> list[str]:
+        path, root = Path(self.python_file).resolve(), Path(self.working_directory).resolve()
+        if path.suffix == ".py" and path.is_relative_to(root):
+            module = ".".join(path.relative_to(root).with_suffix("").parts)
+            return ["-m", module, "-d", str(root)]
+        return ["-f", self.python_file, "-d", self.working_directory]
 
 
 @dataclass
@@ -209,7 +223,21 @@ def default_launcher_config(*, namespace: str, kubeconfig_path: str, home: Path)
             "limits": {"cpu": "2000m", "memory": "4096Mi"},
         },
         "run_k8s_config": {"pod_spec_config": {"nodeSelector": {"node-group.dp.ssup2": "worker"}}},
+        "volumes": [storage_volume(home)],
+        "volume_mounts": [{"name": STORAGE_VOLUME, "mountPath": str(home / "storage")}],
         "failure_grace_seconds": {"image_pull": 0, "unschedulable": 5, "container_config": 5},
+    }
+
+
+STORAGE_VOLUME = "dagster-storage"
+
+
+def storage_volume(home: Path) -> dict[str, Any]:
+    """Step outputs shared by the run pod, its step pods and this machine (one node: one directory)."""
+    (home / "storage").mkdir(parents=True, exist_ok=True)
+    return {
+        "name": STORAGE_VOLUME,
+        "hostPath": {"path": str(home / "storage"), "type": "DirectoryOrCreate"},
     }
 
 
@@ -284,10 +312,7 @@ def dagster_deployment(
             "127.0.0.1",
             "-p",
             str(port),
-            "-f",
-            location.python_file,
-            "-d",
-            location.working_directory,
+            *location.target_args(),
             "--location-name",
             location.name,
         ],

@@ -1,6 +1,7 @@
 """pytest fixtures for tests that need a Kubernetes API: `k8s_cluster` (session) and `k8s_namespace`.
 
-By default the session starts a `LocalCluster` (control plane built from Go modules, process kubelet).
+By default the session starts a `LocalCluster` (control plane built from Go modules, one real node:
+kubelet, containerd, runc, with the user-code image built from this checkout).
 Given `--kubeconfig PATH` or `$DAGSTER_EXT_KUBECONFIG`, the same tests run against that cluster instead
 (kind, a dev cluster): tests must not know which one they have. Tests using `k8s_cluster` are marked
 `cluster` automatically, so `-m "not cluster"` runs the rest without Kubernetes.
@@ -74,6 +75,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         ensure_binaries()
     except Exception as err:  # reported by the k8s_cluster fixture
         session.config.stash[_BUILD_ERROR_KEY] = err
+
+
+def uses_local_node(config: pytest.Config) -> bool:
+    """True when this session's cluster tests run on a `LocalCluster` with its node (no kubeconfig)."""
+    return _given_kubeconfig(config) is None
 
 
 def _needs_binaries(session: pytest.Session) -> bool:

@@ -15,15 +15,27 @@ import pytest
 from dagster_ext.testing.services import PostgresServer, RedisServer, postgres_server, redis_server
 
 
+def _node_network(config: pytest.Config) -> None:
+    """With the local node, servers must listen on its bridge address too: create it first."""
+    from dagster_ext.testing.pytest_plugin import uses_local_node
+
+    if uses_local_node(config):
+        from dagster_ext.testing.node.network import ensure_bridge
+
+        ensure_bridge()
+
+
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
+def postgres(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    _node_network(request.config)
     with postgres_server() as server:
         yield server
 
 
 @pytest.fixture
-def redis() -> Iterator[RedisServer]:
+def redis(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
     """A fresh Redis per test: queues and claims never leak between tests."""
+    _node_network(request.config)
     with redis_server() as server:
         yield server
 

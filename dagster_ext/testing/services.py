@@ -1,8 +1,10 @@
-"""Real Redis and PostgreSQL servers from Debian's packages, on loopback, in temp dirs.
+"""Real Redis and PostgreSQL servers from Debian's packages, in temp dirs.
 
 The tests talk to the real servers (no fakes); these context managers start private instances so
-tests never depend on, or disturb, a system service. PostgreSQL refuses to run as root, so when we
-are root it runs as the `postgres` user the Debian package creates.
+tests never depend on, or disturb, a system service. They listen on loopback and, when the local
+node's bridge exists, on its address too, which is how pods reach them (`service_host()`; set
+`DAGSTER_EXT_SERVICE_HOST` to an address pods of another cluster reach, e.g. on kind). PostgreSQL
+refuses to run as root, so when we are root it runs as the `postgres` user the Debian package creates.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from dagster_ext.errors import DagsterExtError
 from dagster_ext.testing._procs import free_port, stop_process_group, wait_for_port
+from dagster_ext.testing.node.network import POD_SUBNET, listen_addresses, service_host
 
 
 class ServiceError(DagsterExtError):
@@ -40,10 +43,12 @@ class RedisServer:
     port: int
     process: subprocess.Popen[bytes]
     data_dir: Path
+    host: str = "127.0.0.1"
+    """The address in `url`: one both this machine and pods reach."""
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def restart(self) -> None:
         """Stop and start on the same port with the same data dir (AOF keeps the queues)."""
@@ -57,7 +62,7 @@ def _spawn_redis(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServiceError("redis-server not found: run scripts/setup.sh (apt-get install redis-server)")
-    args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir)]
+    args = [binary, "--bind", *listen_addresses(), "--port", str(port), "--dir", str(data_dir)]
     args += ["--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "yes"]
     log = open(data_dir / "redis.log", "ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -68,7 +73,7 @@ def redis_server() -> Iterator[RedisServer]:
     data_dir = Path(tempfile.mkdtemp(prefix="dagster-ext-redis-"))
     port = free_port()
     proc = _spawn_redis(port, data_dir)
-    server = RedisServer(port=port, process=proc, data_dir=data_dir)
+    server = RedisServer(port=port, process=proc, data_dir=data_dir, host=service_host())
     try:
         if not wait_for_port(port, timeout_s=10, proc=proc):
             raise ServiceError(f"redis failed to start:\n{_tail(data_dir / 'redis.log')}")
@@ -84,10 +89,12 @@ class PostgresServer:
     user: str
     password: str
     db_name: str
+    host: str = "127.0.0.1"
+    """The address in `url` and the storage config: one both this machine and pods reach."""
 
     @property
     def url(self) -> str:
-        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.db_name}"
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.db_name}"
 
     def dagster_storage_config(self) -> dict[str, Any]:
         """The `storage.postgres` section of a dagster.yaml (password taken from the env)."""
@@ -96,7 +103,7 @@ class PostgresServer:
                 "postgres_db": {
                     "username": self.user,
                     "password": {"env": "DAGSTER_PG_PASSWORD"},
-                    "hostname": "127.0.0.1",
+                    "hostname": self.host,
                     "db_name": self.db_name,
                     "port": self.port,
                 }
@@ -136,8 +143,11 @@ def postgres_server(*, db_name: str = "dagster", password: str = "dagster-test")
     port = free_port()
     init = [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--pwfile", str(pwfile), "-A", "md5"]
     subprocess.run([*wrap, *init], check=True, capture_output=True)
+    with open(data / "pg_hba.conf", "a") as hba:  # pods connect from the node's pod subnet
+        hba.write(f"host all all {POD_SUBNET} md5\n")
     log = root / "postgres.log"
-    args = [_pg_bin("postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(root)]
+    addresses = ",".join(listen_addresses())
+    args = [_pg_bin("postgres"), "-D", str(data), "-h", addresses, "-p", str(port), "-k", str(root)]
     args += ["-c", "fsync=off", "-c", "max_connections=200", "-c", "synchronous_commit=off"]
     with open(log, "ab") as out:
         proc = subprocess.Popen([*wrap, *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -145,7 +155,9 @@ def postgres_server(*, db_name: str = "dagster", password: str = "dagster-test")
         if not wait_for_port(port, timeout_s=30, proc=proc):
             raise ServiceError(f"postgres failed to start:\n{_tail(log)}")
         _create_db(port, password, db_name)
-        yield PostgresServer(port=port, user="postgres", password=password, db_name=db_name)
+        yield PostgresServer(
+            port=port, user="postgres", password=password, db_name=db_name, host=service_host()
+        )
     finally:
         stop_process_group(proc, grace_s=10)
         shutil.rmtree(root, ignore_errors=True)

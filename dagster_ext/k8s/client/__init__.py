@@ -4,7 +4,7 @@ Everything above it (launcher, step executor, Celery K8s mode, K8s Job helpers) 
 `K8sGateway` and exchanges plain camelCase dicts with it.
 """
 
-from dagster_ext.k8s.client.connecting import ConnectionSettings
+from dagster_ext.k8s.client.connecting import ConnectionSettings, running_in_pod
 from dagster_ext.k8s.client.errors import (
     K8sApiError,
     K8sConflict,
@@ -35,4 +35,5 @@ __all__ = [
     "RetryPolicy",
     "WatchEvent",
     "WatchSettings",
+    "running_in_pod",
 ]

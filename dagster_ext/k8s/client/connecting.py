@@ -6,9 +6,18 @@ I/O (Dagster instantiates run launchers in processes that may never launch a run
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+def running_in_pod() -> bool:
+    """True inside a pod with a ServiceAccount token: in-cluster config can work here."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.exists()
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ def ensure_binaries(version: str | None = None, *, progress: Progress = stderr_p
             f"{pinned_version()}: use that version or set ${BIN_DIR_ENV} to prebuilt binaries"
         )
     root.mkdir(parents=True, exist_ok=True)
-    with _build_lock(root / f".{version}.lock"):
+    with build_lock(root / f".{version}.lock"):
         if paths.missing():  # another process may have built them while we waited
             _build(version, root, progress)
     return _checked(paths, str(root / version))
@@ -126,7 +126,7 @@ def _checked(paths: BinaryPaths, where: str) -> BinaryPaths:
 
 
 @contextmanager
-def _build_lock(path: Path) -> Iterator[None]:
+def build_lock(path: Path) -> Iterator[None]:
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -1,19 +1,19 @@
-"""Command lines of etcd, kube-apiserver, kube-controller-manager and our process kubelet.
+"""Command lines of etcd, kube-apiserver and kube-controller-manager.
 
 Pure functions of the layout, PKI and settings: easy to read side by side with the upstream flag
 reference, and testable without starting anything. Choices that matter:
 
-* everything binds to 127.0.0.1 on free ports; etcd runs with `--unsafe-no-fsync` (test data only);
-* `--endpoint-reconciler-type=none`: the `kubernetes` Service's endpoints would have to be 127.0.0.1,
-  which EndpointSlice validation rejects; pods get KUBERNETES_SERVICE_HOST=127.0.0.1 from our kubelet;
+* etcd binds to 127.0.0.1 on free ports and runs with `--unsafe-no-fsync` (test data only);
+* the API server listens on the layout's host: loopback without a node; with one, the node's bridge
+  address, which it also advertises, so the `kubernetes` Service's endpoint is an address pods reach
+  (through kube-proxy) and in-cluster config works in every pod;
 * the apiserver verifies the kubelet's serving cert with our CA (`/containerLogs` for `kubectl logs`);
-* kube-controller-manager runs only the controllers Jobs and namespaces need, without leader election
-  and without its own HTTPS port.
+* kube-controller-manager runs the controllers Jobs, Services and a node need, without leader
+  election and without its own HTTPS port.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 from dagster_ext.testing.cluster.binaries import BinaryPaths
@@ -24,7 +24,6 @@ SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 SERVICE_CIDR = "10.96.0.0/16"
 DEFAULT_NODE_NAME = "dagster-ext-local"
 DEFAULT_NODE_LABELS = {"node-group.dp.ssup2": "worker"}
-DEFAULT_UNPULLABLE_IMAGE_REGEX = r"(^|/)unpullable[-/:]|does-not-exist"
 CONTROLLERS = (  # 1.32 names (`kube-controller-manager --help`); the old short names are aliases
     "job-controller",
     "cronjob-controller",
@@ -37,18 +36,25 @@ CONTROLLERS = (  # 1.32 names (`kube-controller-manager --help`); the old short 
     "serviceaccount-token-controller",
     "root-ca-certificate-publisher-controller",
     "clusterrole-aggregation-controller",  # fills admin/edit/view, which tests may bind
+    "node-lifecycle-controller",  # lifts the not-ready taint a new Node is registered with
+    "taint-eviction-controller",
+    "pod-garbage-collector-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+    "endpointslice-mirroring-controller",
+    "disruption-controller",
+    "statefulset-controller",
+    "daemonset-controller",
+    "resourcequota-controller",
 )
 
 
 @dataclass(frozen=True)
 class NodeSettings:
-    """What the process kubelet registers and how it treats images."""
+    """The node the kubelet registers: its name and labels."""
 
     name: str = DEFAULT_NODE_NAME
     labels: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_NODE_LABELS))
-    unpullable_image_regex: str = DEFAULT_UNPULLABLE_IMAGE_REGEX
-    cpu: str | None = None
-    memory_bytes: int | None = None
 
 
 def etcd_args(binaries: BinaryPaths, layout: ClusterLayout) -> list[str]:
@@ -74,8 +80,8 @@ def apiserver_args(
     return [
         str(binaries.kube_apiserver),
         f"--etcd-servers=http://127.0.0.1:{layout.ports.etcd_client}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={layout.apiserver_host}",
+        f"--advertise-address={layout.apiserver_host}",
         f"--secure-port={layout.ports.apiserver}",
         f"--tls-cert-file={pki.apiserver.cert}",
         f"--tls-private-key-file={pki.apiserver.key}",
@@ -87,7 +93,7 @@ def apiserver_args(
         f"--service-account-signing-key-file={pki.service_account_key}",
         f"--api-audiences={SERVICE_ACCOUNT_ISSUER}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        "--endpoint-reconciler-type=none",
+        "--endpoint-reconciler-type=" + ("none" if layout.apiserver_host == "127.0.0.1" else "lease"),
         "--kubelet-preferred-address-types=InternalIP",
         f"--kubelet-certificate-authority={pki.ca_cert}",
         f"--kubelet-client-certificate={pki.apiserver_kubelet_client.cert}",
@@ -110,29 +116,8 @@ def controller_manager_args(binaries: BinaryPaths, layout: ClusterLayout, pki: C
         "--use-service-account-credentials=true",
         "--leader-elect=false",
         "--secure-port=0",
+        "--node-monitor-period=2s",
+        "--node-monitor-grace-period=40s",
         "--profiling=false",
         "--v=1",
     ]
-
-
-def kubelet_args(layout: ClusterLayout, pki: ClusterPki, node: NodeSettings) -> list[str]:
-    """The contract with `dagster_ext.testing.kubelet` (see its `__main__`)."""
-    args = [
-        sys.executable,
-        "-m",
-        "dagster_ext.testing.kubelet",
-        f"--kubeconfig={layout.kubelet_kubeconfig}",
-        f"--node-name={node.name}",
-        f"--port={layout.ports.kubelet}",
-        f"--state-dir={layout.kubelet_state_dir}",
-        f"--tls-cert={pki.kubelet_serving.cert}",
-        f"--tls-key={pki.kubelet_serving.key}",
-        f"--unpullable-image-regex={node.unpullable_image_regex}",
-    ]
-    for key, value in sorted(node.labels.items()):
-        args.append(f"--node-label={key}={value}")
-    if node.cpu is not None:
-        args.append(f"--cpu={node.cpu}")
-    if node.memory_bytes is not None:
-        args.append(f"--memory={node.memory_bytes}")
-    return args

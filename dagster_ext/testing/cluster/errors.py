@@ -39,3 +39,11 @@ def tail_of(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+class NodeSetupError(ClusterError):
+    """A node prerequisite is missing or could not be configured; the message says what to install."""
+
+
+class ImageBuildError(ClusterError):
+    """A test image could not be built or pushed to the node's registry."""

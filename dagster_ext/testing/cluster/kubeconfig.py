@@ -1,6 +1,6 @@
 """Static bearer tokens and the kubeconfig files that carry them.
 
-Each client of the local cluster (the admin/test user, kube-controller-manager, the kubelet) gets its own
+Each client of the local cluster (the admin/test user, each control-plane and node component) gets its own
 token, so the apiserver's audit trail and RBAC decisions name who did what. The kubeconfigs embed the CA
 so one file is all a test, `kubectl` or a Dagster run needs.
 """
@@ -32,22 +32,26 @@ class TokenUser:
 
 @dataclass(frozen=True)
 class ClusterUsers:
+    """The identities the bootstrap RBAC policy and the Node authorizer already know by name."""
+
     admin: TokenUser
     controller_manager: TokenUser
+    scheduler: TokenUser
     kubelet: TokenUser
+    kube_proxy: TokenUser
 
     @classmethod
-    def new(cls) -> ClusterUsers:
+    def new(cls, node_name: str) -> ClusterUsers:
         return cls(
             admin=TokenUser.new("dagster-ext-admin", "system:masters"),
-            # the bootstrap RBAC policy binds system:kube-controller-manager to this user name
             controller_manager=TokenUser.new("system:kube-controller-manager"),
-            # our kubelet binds pods itself (no scheduler), which the Node authorizer would refuse
-            kubelet=TokenUser.new("dagster-ext-kubelet", "system:masters"),
+            scheduler=TokenUser.new("system:kube-scheduler"),
+            kubelet=TokenUser.new(f"system:node:{node_name}", "system:nodes"),
+            kube_proxy=TokenUser.new("system:kube-proxy"),
         )
 
     def all(self) -> tuple[TokenUser, ...]:
-        return (self.admin, self.controller_manager, self.kubelet)
+        return (self.admin, self.controller_manager, self.scheduler, self.kubelet, self.kube_proxy)
 
 
 def write_token_file(path: Path, users: tuple[TokenUser, ...]) -> Path:

@@ -1,17 +1,18 @@
-"""`LocalCluster`: a real Kubernetes control plane plus our process kubelet, on loopback.
+"""`LocalCluster`: a real Kubernetes cluster on this machine — control plane and one real node.
 
     with LocalCluster() as cluster:
         kubernetes.config.load_kube_config(str(cluster.kubeconfig_path))
 
-Start-up: build/find the binaries, write a fresh PKI, tokens and kubeconfigs, then start etcd ->
-kube-apiserver (wait for /readyz) -> kube-controller-manager and the kubelet together (wait for the
-`default` ServiceAccount and a Ready Node). Any failure stops what was started, so a crash half-way
-leaks no process, and raises `ComponentStartError` with the failing component's log tail.
+Start-up: build/find the binaries, write a fresh PKI, tokens and kubeconfigs; with a node, create the
+node's bridge, start the loopback image registry and push the images that are stale; then etcd ->
+kube-apiserver (wait for /readyz) -> kube-controller-manager and kube-scheduler -> containerd ->
+kube-proxy and the kubelet (wait for the `default` ServiceAccount and a Ready Node). Any failure stops
+what was started, so a crash half-way leaks no process, and raises `ComponentStartError` with the
+failing component's log tail. `with_node=False` starts the control plane alone (API tests only).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -29,6 +30,12 @@ from dagster_ext.testing.cluster.pki import ClusterPki, write_cluster_pki
 from dagster_ext.testing.cluster.probing import ApiProbe, http_ok, wait_until
 from dagster_ext.testing.cluster.processes import Component, ProcessRef, rss_bytes, spawn, stop_component
 from dagster_ext.testing.cluster.state import ClusterState, grace_for, load_state, save_state
+from dagster_ext.testing.images.catalog import ensure_images
+from dagster_ext.testing.node import teardown
+from dagster_ext.testing.node.components import scheduler_args
+from dagster_ext.testing.node.containerd import containerd_env
+from dagster_ext.testing.node.network import NODE_IP, ensure_bridge
+from dagster_ext.testing.node.node import NodeLock, NodePlan, NodePorts, check_prerequisites
 
 
 class LocalCluster:
@@ -44,6 +51,7 @@ class LocalCluster:
         version: str | None = None,
         state_dir: Path | None = None,
         node: NodeSettings | None = None,
+        with_node: bool = True,
         start_timeout_s: float = 120.0,
         die_with_parent: bool = True,
         keep_state: bool = False,
@@ -53,6 +61,11 @@ class LocalCluster:
         self._version = version
         self._given_state_dir = state_dir
         self.node = node or NodeSettings()
+        self.with_node = with_node
+        self._node_lock = NodeLock()
+        self._node_plan: NodePlan | None = None
+        self.images: dict[str, str] = {}
+        """Image name -> tag in the image cache, of what this cluster's registry serves."""
         self._start_timeout_s = start_timeout_s
         self._die_with_parent = die_with_parent
         self._keep_state = keep_state
@@ -99,8 +112,15 @@ class LocalCluster:
     def processes(self) -> list[ProcessRef]:
         return [c.ref for c in self._components]
 
+    @property
+    def registry(self) -> str:
+        """host:port of the loopback image registry every image name resolves to."""
+        if self._node_plan is None:
+            raise ClusterError("this cluster has no node, so no image registry")
+        return self._node_plan.registry_address
+
     def rss_bytes(self) -> dict[str, int]:
-        """Resident memory per component, children included (the kubelet's pods count too)."""
+        """Resident memory per component, children included (containerd's shims are not its children)."""
         return {c.name: rss_bytes(c.process.pid) for c in self._components if not c.exited()}
 
     def start(self) -> LocalCluster:
@@ -108,7 +128,12 @@ class LocalCluster:
             raise ClusterError("the cluster is already started")
         self._binaries = ensure_binaries(self._version, progress=self._progress)
         try:
-            self._layout = ClusterLayout(self._prepare_state_dir(), Ports.pick())
+            if self.with_node:
+                check_prerequisites()
+                self._node_lock.acquire()
+                ensure_bridge()
+            host = NODE_IP if self.with_node else "127.0.0.1"
+            self._layout = ClusterLayout(self._prepare_state_dir(), Ports.pick(), apiserver_host=host)
             self._start_all(self._layout, self._binaries)
         except BaseException:
             self.stop()
@@ -116,15 +141,23 @@ class LocalCluster:
         return self
 
     def stop(self) -> None:
-        """Stop every process we started (newest first) and remove an owned temp state dir. Idempotent."""
+        """Stop every process we started (newest first), remove the node's containers and mounts, and
+        remove an owned temp state dir. Idempotent."""
         while self._components:
             component = self._components.pop()
+            if component.name == "containerd" and self._node_plan is not None:
+                teardown.remove_all_containers(self._node_plan.containerd.socket)
             stop_component(component, grace_s=grace_for(component.name))
         layout, self._layout = self._layout, None
+        if self._node_plan is not None:
+            teardown.sweep_stale_processes()
         if layout is not None:
+            teardown.unmount_under(layout.state_dir)
             (layout.state_file).unlink(missing_ok=True)
             if self._given_state_dir is None and not self._keep_state:
                 shutil.rmtree(layout.state_dir, ignore_errors=True)
+        self._node_plan = None
+        self._node_lock.release()
 
     # -- start-up steps ---------------------------------------------------------------------------
 
@@ -137,26 +170,59 @@ class LocalCluster:
             raise ClusterError(
                 f"a cluster is already running from {state_dir}: run `dagster-ext cluster down`"
             )
-        for stale in ("pki", "logs", "etcd", "kubelet"):  # a fresh cluster every time
+        teardown.unmount_under(state_dir)
+        for stale in ("pki", "logs", "etcd", "node"):  # a fresh cluster every time
             shutil.rmtree(state_dir / stale, ignore_errors=True)
         state_dir.mkdir(parents=True, exist_ok=True)
         return state_dir
 
     def _start_all(self, layout: ClusterLayout, binaries: BinaryPaths) -> None:
         layout.make_dirs()
-        pki = write_cluster_pki(layout.pki_dir)
-        users = self._users = ClusterUsers.new()
+        node_ip = NODE_IP if self.with_node else None
+        pki = write_cluster_pki(layout.pki_dir, node_ip=node_ip, node_name=self.node.name)
+        users = self._users = ClusterUsers.new(self.node.name)
         write_token_file(layout.token_file, users.all())
         for path, user in (
             (layout.admin_kubeconfig, users.admin),
             (layout.controller_manager_kubeconfig, users.controller_manager),
+            (layout.scheduler_kubeconfig, users.scheduler),
             (layout.kubelet_kubeconfig, users.kubelet),
+            (layout.proxy_kubeconfig, users.kube_proxy),
         ):
             write_kubeconfig(path, server=layout.server_url, ca_cert=pki.ca_cert, user=user)
         probe = ApiProbe(layout.server_url, pki.ca_cert, users.admin.token)
+        if self.with_node:
+            plan = self._node_plan = self._plan_node(layout, pki)
+            registry = self._spawn("registry", plan.registry_command())
+            self._wait(
+                lambda: http_ok(f"http://{plan.registry_address}/v2/"), what="registry", blame=registry
+            )
+            self.images = ensure_images(plan.registry_address, _repo_root(), progress=self._progress)
         self._start_etcd_and_apiserver(layout, binaries, pki)
-        self._start_controllers_and_kubelet(layout, binaries, pki, probe)
+        self._start_controllers(layout, binaries, pki, probe)
+        if self._node_plan is not None:
+            self._start_node(self._node_plan, binaries, probe)
         save_state(layout.state_dir, self._saved_state(layout, binaries))
+
+    def _plan_node(self, layout: ClusterLayout, pki: ClusterPki) -> NodePlan:
+        ports = layout.ports
+        return NodePlan(
+            state_dir=layout.node_dir,
+            ports=NodePorts(
+                kubelet=ports.kubelet,
+                kubelet_healthz=ports.kubelet_healthz,
+                proxy_healthz=ports.proxy_healthz,
+                proxy_metrics=ports.proxy_metrics,
+                registry=ports.registry,
+            ),
+            node_name=self.node.name,
+            labels=dict(self.node.labels),
+            ca_cert=pki.ca_cert,
+            serving_cert=pki.kubelet_serving.cert,
+            serving_key=pki.kubelet_serving.key,
+            kubelet_kubeconfig=layout.kubelet_kubeconfig,
+            proxy_kubeconfig=layout.proxy_kubeconfig,
+        )
 
     def _start_etcd_and_apiserver(
         self, layout: ClusterLayout, binaries: BinaryPaths, pki: ClusterPki
@@ -170,27 +236,47 @@ class LocalCluster:
         probe = ApiProbe(layout.server_url, pki.ca_cert, self._users.admin.token)
         self._wait(lambda: probe.ok("/readyz"), what="apiserver /readyz", blame=apiserver)
 
-    def _start_controllers_and_kubelet(
+    def _start_controllers(
         self, layout: ClusterLayout, binaries: BinaryPaths, pki: ClusterPki, probe: ApiProbe
     ) -> None:
         kcm = self._spawn(
             "kube-controller-manager", control_plane.controller_manager_args(binaries, layout, pki)
         )
-        kubelet = self._spawn(
-            "kubelet", control_plane.kubelet_args(layout, pki, self.node), env=_kubelet_env()
-        )
+        if self.with_node:
+            self._spawn(
+                "kube-scheduler", scheduler_args(binaries.kube_scheduler, layout.scheduler_kubeconfig)
+            )
         self._wait(
             lambda: probe.ok("/api/v1/namespaces/default/serviceaccounts/default"),
             what="ServiceAccount default/default",
             blame=kcm,
         )
+
+    def _start_node(self, plan: NodePlan, binaries: BinaryPaths, probe: ApiProbe) -> None:
+        teardown.sweep_stale_processes()  # what a node killed without a clean stop left running
+        teardown.unmount_stale_node_dirs()
+        # containerd inherits the node lock, so a detached node keeps it after `cluster up` returns
+        containerd = self._spawn(
+            "containerd", plan.containerd_command(), env=containerd_env(), pass_fds=self._node_lock.fds()
+        )
+        self._wait(plan.containerd.socket.exists, what="containerd socket", blame=containerd)
+        teardown.remove_all_containers(plan.containerd.socket)  # their pods are not in this etcd
+        self._spawn("kube-proxy", plan.kube_proxy_command(binaries.kube_proxy))
+        kubelet = self._spawn("kubelet", plan.kubelet_command(binaries.kubelet))
         self._wait(
             lambda: probe.node_ready(self.node.name), what=f"Node {self.node.name} Ready", blame=kubelet
         )
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Component:
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
+    ) -> Component:
         component = spawn(
-            name, args, log_path=self.layout.log(name), env=env, die_with_parent=self._die_with_parent
+            name,
+            args,
+            log_path=self.layout.log(name),
+            env=env,
+            die_with_parent=self._die_with_parent,
+            pass_fds=pass_fds,
         )
         self._components.append(component)
         return component
@@ -208,12 +294,6 @@ class LocalCluster:
         )
 
 
-def _kubelet_env() -> dict[str, str]:
-    """The host environment (pods run with the host's Python), able to import this very package."""
-    package_root = str(Path(dagster_ext.__file__).resolve().parent.parent)
-    path = os.environ.get("PYTHONPATH", "")
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    env["PYTHONPATH"] = package_root + (os.pathsep + path if path else "")
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-    return env
+def _repo_root() -> Path:
+    """Where the user-code image takes the project's source from (this checkout)."""
+    return Path(dagster_ext.__file__).resolve().parent.parent

@@ -19,6 +19,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _VALIDITY = datetime.timedelta(days=30)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+"""The first address of the service range: the API server gives it to the `kubernetes` Service."""
+KUBERNETES_SERVICE_NAMES = (
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
 
 
 @dataclass(frozen=True)
@@ -152,13 +160,23 @@ def _write_pair(
     )
 
 
-def write_cluster_pki(directory: Path) -> ClusterPki:
-    """Generate and write every certificate and key one local cluster needs into `directory`."""
+def write_cluster_pki(
+    directory: Path, *, node_ip: str | None = None, node_name: str = "localhost"
+) -> ClusterPki:
+    """Generate and write every certificate and key one local cluster needs into `directory`.
+
+    With a node, the API server's certificate also names the node address it listens on and the
+    `kubernetes` Service's ClusterIP (what in-cluster clients dial), and the kubelet's names the node
+    address the API server dials for logs and exec."""
     directory.mkdir(parents=True, exist_ok=True)
     ca = new_ca()
     ca_cert = _write(directory / "ca.crt", ca.cert.public_bytes(serialization.Encoding.PEM))
     _write(directory / "ca.key", _key_pem(ca.key), private=True)
-    apiserver_sans = (*LOOPBACK_NAMES, "kubernetes", "kubernetes.default", "kubernetes.default.svc")
+    apiserver_sans: tuple[str, ...] = (*LOOPBACK_NAMES, *KUBERNETES_SERVICE_NAMES)
+    kubelet_sans: tuple[str, ...] = LOOPBACK_NAMES
+    if node_ip is not None:
+        apiserver_sans = (*apiserver_sans, node_ip, KUBERNETES_SERVICE_IP)
+        kubelet_sans = (*kubelet_sans, node_ip, node_name)
     sa_key = new_key()
     return ClusterPki(
         ca_cert=ca_cert,
@@ -166,7 +184,7 @@ def write_cluster_pki(directory: Path) -> ClusterPki:
             directory, "apiserver", issue(ca, "kube-apiserver", sans=apiserver_sans, server=True)
         ),
         kubelet_serving=_write_pair(
-            directory, "kubelet", issue(ca, "kubelet", sans=LOOPBACK_NAMES, server=True)
+            directory, "kubelet", issue(ca, "kubelet", sans=kubelet_sans, server=True)
         ),
         apiserver_kubelet_client=_write_pair(
             directory,

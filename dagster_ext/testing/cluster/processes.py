@@ -86,6 +86,7 @@ def spawn(
     log_path: Path,
     env: dict[str, str] | None = None,
     die_with_parent: bool = True,
+    pass_fds: tuple[int, ...] = (),
 ) -> Component:
     """Start `args` in a new session with stdout+stderr appended to `log_path`."""
     setpriv = shutil.which("setpriv") if die_with_parent else None
@@ -98,6 +99,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
     return Component(name=name, process=process, log_path=log_path)
 

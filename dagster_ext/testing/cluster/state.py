@@ -13,10 +13,12 @@ from pathlib import Path
 
 from dagster_ext.testing.cluster.errors import ClusterError
 from dagster_ext.testing.cluster.processes import ProcessRef, stop_ref
+from dagster_ext.testing.node import teardown
 
 STATE_FILE = "state.json"
+CONTAINERD_SOCKET = "node/containerd/state/containerd.sock"
 # stop order: the kubelet first (it must still reach the apiserver to end its pods), etcd last
-_GRACE_S = {"kubelet": 20.0}
+_GRACE_S = {"kubelet": 20.0, "containerd": 15.0}
 _DEFAULT_GRACE_S = 10.0
 
 
@@ -89,6 +91,11 @@ def stop_saved_cluster(state_dir: Path) -> list[str]:
     for ref in reversed(state.processes):
         if ref.alive():
             stopped.append(ref.name)
+            if ref.name == "containerd":
+                teardown.remove_all_containers(state_dir / CONTAINERD_SOCKET)
         stop_ref(ref, grace_s=grace_for(ref.name))
+    if any(ref.name == "kubelet" for ref in state.processes):
+        teardown.sweep_stale_processes()
+        teardown.unmount_under(state_dir)
     (state_dir / STATE_FILE).unlink(missing_ok=True)
     return stopped

@@ -20,7 +20,8 @@ def test_every_staging_replace_uses_the_pinned_patch() -> None:
 
 def _fake_binaries(directory: Path) -> None:
     directory.mkdir(parents=True)
-    for name in ("etcd", "kube-apiserver", "kube-controller-manager"):
+    names = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
+    for name in names:
         (directory / name).write_text("#!/bin/sh\n")
         (directory / name).chmod(0o755)
 
@@ -51,7 +52,7 @@ def test_missing_go_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert not (cache_root() / pinned_version()).exists()  # nothing half-built left behind
 
 
-def test_bin_dir_override_must_hold_all_three(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bin_dir_override_must_hold_every_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DAGSTER_EXT_K8S_BIN_DIR", str(tmp_path))
     with pytest.raises(BinaryBuildError, match="kube-apiserver"):
         ensure_binaries()

@@ -53,3 +53,14 @@ def test_every_cluster_gets_a_new_ca(tmp_path: Path) -> None:
     first = _load(write_cluster_pki(tmp_path / "a").ca_cert)
     second = _load(write_cluster_pki(tmp_path / "b").ca_cert)
     assert first.public_key() != second.public_key()
+
+
+def test_with_a_node_certs_name_the_node_address_and_the_kubernetes_service(tmp_path: Path) -> None:
+    pki = write_cluster_pki(tmp_path, node_ip="10.244.0.1", node_name="node-a")
+    apiserver = _load(pki.apiserver.cert).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    kubelet = _load(pki.kubelet_serving.cert).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    api_ips = apiserver.value.get_values_for_type(x509.IPAddress)
+    assert {ipaddress.ip_address("10.244.0.1"), ipaddress.ip_address("10.96.0.1")} <= set(api_ips)
+    assert "kubernetes.default.svc.cluster.local" in apiserver.value.get_values_for_type(x509.DNSName)
+    assert ipaddress.ip_address("10.244.0.1") in kubelet.value.get_values_for_type(x509.IPAddress)
+    assert "node-a" in kubelet.value.get_values_for_type(x509.DNSName)
