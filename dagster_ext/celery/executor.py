@@ -14,14 +14,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dagster import DagsterInstance, Enum, EnumValue, Field, Noneable, Permissive, StringSource, executor
-from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
-from dagster._core.events import DagsterEvent
-from dagster._core.execution.context.system import PlanOrchestrationContext
-from dagster._core.execution.plan.plan import ExecutionPlan
-from dagster._core.execution.retries import RetryMode, get_retries_config
-from dagster._core.executor.base import Executor
-from dagster._core.executor.init import InitExecutorContext
-from dagster._core.executor.step_delegating import StepDelegatingExecutor
 
 from dagster_ext.celery.app import make_celery_app
 from dagster_ext.celery.handler import CeleryStepHandler
@@ -33,6 +25,17 @@ from dagster_ext.celery.settings import (
     DEFAULT_TIME_LIMIT_S,
     settings_from_config,
 )
+from dagster_ext.dagster_compat.definitions import (
+    ExecutionPlan,
+    Executor,
+    InitExecutorContext,
+    PlanOrchestrationContext,
+    RetryMode,
+    get_retries_config,
+    multiple_process_executor_requirements,
+)
+from dagster_ext.dagster_compat.runs import DagsterEvent
+from dagster_ext.dagster_compat.step_delegating import StepDelegatingExecutor
 
 HEALTH_CHECK_INTERVAL_S = 1
 log = logging.getLogger(__name__)
