@@ -83,7 +83,7 @@ def step_pod_fields() -> dict[str, Field]:
             Bool,
             is_required=False,
             default_value=True,
-            description="Step pods include the job-level dagster-k8s/config tag (seed 001 §1.2).",
+            description="Step pods include the job-level dagster-k8s/config tag, as the run pod does.",
         ),
         **dagster_ext_fields(),
     }
