@@ -73,12 +73,16 @@ def executor_config_schema() -> dict[str, Field]:
             description="Where step claims live (redis:// or sqlite:///path). Default: the Redis broker or "
             "backend, or a SQLite file next to the embedded queue.",
         ),
-        "embedded_dir": Field(Noneable(StringSource), is_required=False, description="Embedded queue dir."),
+        "embedded_dir": Field(
+            Noneable(StringSource),
+            is_required=False,
+            description="Where the embedded queue and claims live; unset: $DAGSTER_HOME/dagster_ext_celery.",
+        ),
         "claim_lease_seconds": Field(
             float,
             default_value=DEFAULT_LEASE_S,
-            description="A worker renews its claim on a running step this often (/3); a step whose "
-            "worker stopped renewing for this long is dispatched again.",
+            description="A step whose worker stopped renewing its claim for this long is dispatched "
+            "again; workers renew every third of it.",
         ),
         "step_time_limit_seconds": Field(
             Noneable(int),

@@ -18,7 +18,11 @@ def executor_config_schema() -> dict[str, Field]:
     return {
         **step_pod_fields(),
         "retries": get_retries_config(),
-        "max_concurrent": Field(IntSource, is_required=False),
+        "max_concurrent": Field(
+            IntSource,
+            is_required=False,
+            description="Most steps of the run executing at once; unset: no limit.",
+        ),
         "tag_concurrency_limits": get_tag_concurrency_limits_config(),
         "enable_owner_references": Field(
             bool,
