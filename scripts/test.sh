@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 python -m ruff check dagster_ext tests examples bench scripts || exit 1
 lint-imports || exit 1
+python -m mypy dagster_ext || exit 1
 python -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

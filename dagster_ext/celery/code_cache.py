@@ -16,15 +16,19 @@ import threading
 from typing import Any, cast
 
 from dagster import DagsterInstance
-from dagster._core.code_pointer import CodePointer, FileCodePointer
-from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
-from dagster._core.definitions.repository_definition import RepositoryDefinition, RepositoryLoadData
-from dagster._core.instance.ref import InstanceRef
-from dagster._core.origin import JobPythonOrigin
-from dagster._serdes import serialize_value
 
 from dagster_ext.celery.log_capture import with_worker_log_capture
 from dagster_ext.celery.pooling import hold_connections
+from dagster_ext.dagster_compat.definitions import (
+    CodePointer,
+    FileCodePointer,
+    JobPythonOrigin,
+    ReconstructableJob,
+    ReconstructableRepository,
+    RepositoryDefinition,
+    RepositoryLoadData,
+)
+from dagster_ext.dagster_compat.runs import InstanceRef, serialize_value
 
 MAX_LOCATIONS = 16
 
@@ -84,7 +88,7 @@ class CodeCache:
         return ReconstructableJob(repository=repo, job_name=origin.job_name)
 
     def repository_definition(self, repo: ReconstructableRepository) -> RepositoryDefinition:
-        from dagster._core.definitions.reconstruct import reconstruct_repository_def_from_pointer
+        from dagster_ext.dagster_compat.definitions import reconstruct_repository_def_from_pointer
 
         pointer_key = serialize_value(cast(Any, repo.pointer))
         version = f"{pointer_version(repo.pointer)}|{repo.container_image or ''}"

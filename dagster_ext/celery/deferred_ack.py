@@ -21,9 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery
 from celery.worker import state
-from celery.worker.request import Request
+
+from dagster_ext.celery.celery_bases import Request, StartStopStep
 
 REQUEST_CLASS = f"{__name__}:DeferredAckRequest"
 
@@ -68,7 +69,7 @@ class DeferredAckRequest(Request):
         hub.call_soon(hub.call_soon, _send, ack)
 
 
-class AckOnStop(bootsteps.StartStopStep):
+class AckOnStop(StartStopStep):
     """Gives the requests the worker's event loop, and sends queued acks when the consumer stops."""
 
     def start(self, parent: Any) -> None:

@@ -14,14 +14,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dagster import DagsterInstance, Enum, EnumValue, Field, Noneable, Permissive, StringSource, executor
-from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
-from dagster._core.events import DagsterEvent
-from dagster._core.execution.context.system import PlanOrchestrationContext
-from dagster._core.execution.plan.plan import ExecutionPlan
-from dagster._core.execution.retries import RetryMode, get_retries_config
-from dagster._core.executor.base import Executor
-from dagster._core.executor.init import InitExecutorContext
-from dagster._core.executor.step_delegating import StepDelegatingExecutor
 
 from dagster_ext.celery.app import make_celery_app
 from dagster_ext.celery.handler import CeleryStepHandler
@@ -33,6 +25,17 @@ from dagster_ext.celery.settings import (
     DEFAULT_TIME_LIMIT_S,
     settings_from_config,
 )
+from dagster_ext.dagster_compat.definitions import (
+    ExecutionPlan,
+    Executor,
+    InitExecutorContext,
+    PlanOrchestrationContext,
+    RetryMode,
+    get_retries_config,
+    multiple_process_executor_requirements,
+)
+from dagster_ext.dagster_compat.runs import DagsterEvent
+from dagster_ext.dagster_compat.step_delegating import StepDelegatingExecutor
 
 HEALTH_CHECK_INTERVAL_S = 1
 log = logging.getLogger(__name__)
@@ -70,12 +73,16 @@ def executor_config_schema() -> dict[str, Field]:
             description="Where step claims live (redis:// or sqlite:///path). Default: the Redis broker or "
             "backend, or a SQLite file next to the embedded queue.",
         ),
-        "embedded_dir": Field(Noneable(StringSource), is_required=False, description="Embedded queue dir."),
+        "embedded_dir": Field(
+            Noneable(StringSource),
+            is_required=False,
+            description="Where the embedded queue and claims live; unset: $DAGSTER_HOME/dagster_ext_celery.",
+        ),
         "claim_lease_seconds": Field(
             float,
             default_value=DEFAULT_LEASE_S,
-            description="A worker renews its claim on a running step this often (/3); a step whose "
-            "worker stopped renewing for this long is dispatched again.",
+            description="A step whose worker stopped renewing its claim for this long is dispatched "
+            "again; workers renew every third of it.",
         ),
         "step_time_limit_seconds": Field(
             Noneable(int),

@@ -13,12 +13,6 @@ from typing import Any
 
 from celery import Celery
 from dagster import MetadataValue
-from dagster._core.events import DagsterEvent, EngineEventData
-from dagster._core.executor.step_delegating.step_handler.base import (
-    CheckStepHealthResult,
-    StepHandler,
-    StepHandlerContext,
-)
 
 from dagster_ext.celery.claims import ClaimStatus, ClaimStore, StepAttempt, open_claim_store
 from dagster_ext.celery.conf import TASK_NAME
@@ -26,6 +20,12 @@ from dagster_ext.celery.lost_messages import UNCLAIMED_GRACE_S, idle_worker_for
 from dagster_ext.celery.messages import StepMessage
 from dagster_ext.celery.priorities import broker_priority, step_queue, step_urgency
 from dagster_ext.celery.settings import QueueSettings
+from dagster_ext.dagster_compat.runs import DagsterEvent, EngineEventData
+from dagster_ext.dagster_compat.step_delegating import (
+    CheckStepHealthResult,
+    StepHandler,
+    StepHandlerContext,
+)
 
 log = logging.getLogger(__name__)
 # Step statuses read in one batch serve the rest of that health round (Dagster's interval: 1 s).

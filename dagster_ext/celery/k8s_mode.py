@@ -23,15 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance, Field
-from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._core.executor.step_delegating.step_handler.base import StepHandlerContext
-from dagster._core.storage.dagster_run import DagsterRun
 
 from dagster_ext.celery.claims import ClaimHandedOver, ClaimStore, Outcome, open_claim_store
 from dagster_ext.celery.code_cache import CODE_CACHE
 from dagster_ext.celery.handler import MessageExtras
 from dagster_ext.celery.messages import StepMessage
 from dagster_ext.celery.running import run_to_execute
+from dagster_ext.dagster_compat.runs import DagsterExecutionInterruptedError, DagsterRun
+from dagster_ext.dagster_compat.step_delegating import StepHandlerContext
 from dagster_ext.errors import DagsterExtError
 from dagster_ext.k8s.client import ConnectionSettings, K8sConflict, K8sGateway
 from dagster_ext.k8s.config_schema import step_pod_fields

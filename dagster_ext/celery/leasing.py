@@ -15,9 +15,8 @@ import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dagster._core.errors import DagsterExecutionInterruptedError
-
 from dagster_ext.celery.claims import ClaimStore, StepAttempt
+from dagster_ext.dagster_compat.runs import DagsterExecutionInterruptedError
 
 log = logging.getLogger(__name__)
 CANCEL_POLL_S = 0.5

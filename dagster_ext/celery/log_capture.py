@@ -22,16 +22,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from dagster._core.instance.ref import InstanceRef
-from dagster._core.storage.compute_log_manager import CapturedLogContext, ComputeIOType
-from dagster._core.storage.local_compute_log_manager import IO_TYPE_EXTENSION, LocalComputeLogManager
-from dagster._serdes import ConfigurableClassData
-from dagster._utils import ensure_file, touch_file
-
-_LOCAL_MODULES = (
-    "dagster._core.storage.local_compute_log_manager",
-    "dagster.core.storage.local_compute_log_manager",
+from dagster_ext.dagster_compat.logs import (
+    IO_TYPE_EXTENSION,
+    LOCAL_COMPUTE_LOG_MANAGER_MODULES,
+    CapturedLogContext,
+    ComputeIOType,
+    LocalComputeLogManager,
+    ensure_file,
+    touch_file,
 )
+from dagster_ext.dagster_compat.runs import ConfigurableClassData, InstanceRef
 
 
 def _has_fd(stream: TextIO | Any) -> bool:
@@ -63,7 +63,10 @@ class WorkerComputeLogManager(LocalComputeLogManager):
 def with_worker_log_capture(ref: InstanceRef) -> InstanceRef:
     """The instance ref with `WorkerComputeLogManager` in place of Dagster's local one (same config)."""
     data = ref.compute_logs_data
-    if data.module_name not in _LOCAL_MODULES or data.class_name != "LocalComputeLogManager":
+    if (
+        data.module_name not in LOCAL_COMPUTE_LOG_MANAGER_MODULES
+        or data.class_name != "LocalComputeLogManager"
+    ):
         return ref
     worker_data = ConfigurableClassData(__name__, WorkerComputeLogManager.__name__, data.config_yaml)
     return ref._replace(compute_logs_data=worker_data)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dagster._grpc.types import ExecuteStepArgs
-from dagster._serdes import pack_value, unpack_value
-
 from dagster_ext.celery.claims import StepAttempt
+from dagster_ext.dagster_compat.runs import pack_value, unpack_value
+from dagster_ext.dagster_compat.step_delegating import ExecuteStepArgs
 
 
 @dataclass(frozen=True)

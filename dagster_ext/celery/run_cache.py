@@ -20,13 +20,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from dagster import DagsterInstance
-from dagster._core.definitions.job_definition import JobDefinition
-from dagster._core.definitions.reconstruct import ReconstructableJob
-from dagster._core.definitions.repository_definition import RepositoryLoadData
-from dagster._core.execution.plan.plan import ExecutionPlan
-from dagster._core.execution.plan.state import KnownExecutionState
-from dagster._core.storage.dagster_run import DagsterRun
-from dagster._core.system_config.objects import ResolvedRunConfig
+
+from dagster_ext.dagster_compat.definitions import (
+    ExecutionPlan,
+    JobDefinition,
+    KnownExecutionState,
+    ReconstructableJob,
+    RepositoryLoadData,
+    ResolvedRunConfig,
+)
+from dagster_ext.dagster_compat.runs import DagsterRun
 
 MAX_ENTRIES = 64  # runs (and snapshots) remembered per worker process
 

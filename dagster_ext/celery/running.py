@@ -11,16 +11,17 @@ from collections.abc import Callable
 from typing import cast
 
 from dagster import DagsterInstance, MetadataValue
-from dagster._core.events import DagsterEvent, DagsterEventType
-from dagster._core.execution.api import execute_plan_iterator
-from dagster._core.execution.context_creation_job import create_context_free_log_manager
-from dagster._core.origin import JobPythonOrigin
-from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
-from dagster._grpc.types import ExecuteStepArgs
 
 from dagster_ext.celery.claims import Outcome
 from dagster_ext.celery.code_cache import CODE_CACHE
 from dagster_ext.celery.run_cache import RUN_CACHE
+from dagster_ext.dagster_compat.definitions import (
+    JobPythonOrigin,
+    create_context_free_log_manager,
+    execute_plan_iterator,
+)
+from dagster_ext.dagster_compat.runs import DagsterEvent, DagsterEventType, DagsterRun, DagsterRunStatus
+from dagster_ext.dagster_compat.step_delegating import ExecuteStepArgs
 from dagster_ext.errors import DagsterExtError
 
 # A step's last event in this process: after it only the wind-down is left (see step_end_fetch).

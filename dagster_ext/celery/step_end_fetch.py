@@ -27,7 +27,9 @@ from collections.abc import Iterable
 from types import MethodType
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery
+
+from dagster_ext.celery.celery_bases import StartStopStep
 
 CONF_READ_AHEAD = "dagster_ext_read_ahead"
 CONF_FETCH_AT_STEP_END = "dagster_ext_fetch_at_step_end"
@@ -64,7 +66,7 @@ def announce_step_end(task_id: str | None) -> None:
         os.write(_pipe[1], f"{task_id}\n".encode())
 
 
-class ConsumptionLimit(bootsteps.StartStopStep):
+class ConsumptionLimit(StartStopStep):
     """Replaces the consumer's prefetch limit: slots + max(read-ahead, slots whose step has ended).
 
     Runs after Celery's Tasks step (again after each broker reconnect, which makes a new channel).

@@ -9,12 +9,12 @@ from typing import Any
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
-from dagster._core.errors import DagsterExecutionInterruptedError
 
 from dagster_ext.celery.claims import ClaimHandedOver, ClaimResult, Outcome, open_claim_store
 from dagster_ext.celery.conf import TASK_NAME
 from dagster_ext.celery.leasing import holding_claim
 from dagster_ext.celery.messages import StepMessage
+from dagster_ext.dagster_compat.runs import DagsterExecutionInterruptedError
 
 log = logging.getLogger(__name__)
 

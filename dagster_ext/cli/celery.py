@@ -54,8 +54,15 @@ def celery() -> None:
 @click.option("--queue", "-q", "queues", multiple=True, help="Queue to consume (repeat; default: dagster).")
 @click.option("--concurrency", "-c", type=int, default=1, show_default=True, help="Slots: steps at once.")
 @click.option("--name", "-n", default=None, help="Worker name (default dagster-ext-<random>@<host>).")
-@click.option("--loglevel", "-l", default="INFO", show_default=True)
-@click.option("--pool", "-P", type=click.Choice(["prefork", "solo"]), default="prefork", show_default=True)
+@click.option("--loglevel", "-l", default="INFO", show_default=True, help="Celery's log level.")
+@click.option(
+    "--pool",
+    "-P",
+    type=click.Choice(["prefork", "solo"]),
+    default="prefork",
+    show_default=True,
+    help="prefork: one process per slot; solo: steps run in the worker's own process.",
+)
 @click.option("--max-tasks-per-child", type=int, default=None, help="Recycle a slot's process after N steps.")
 @click.option(
     "--read-ahead",

@@ -41,8 +41,8 @@ def load_repository(
     working_directory: str | None,
 ) -> RepositoryDefinition:
     """The code location's definitions; `attribute` may be omitted when there is one target."""
-    from dagster._core.definitions.reconstruct import ReconstructableRepository
-    from dagster._core.workspace.autodiscovery import (
+    from dagster_ext.dagster_compat.definitions import (
+        ReconstructableRepository,
         loadable_targets_from_python_file,
         loadable_targets_from_python_module,
     )
@@ -68,7 +68,7 @@ def load_repository(
 
 
 def job_info(repository: RepositoryDefinition, job_name: str) -> JobInfo:
-    from dagster._core.execution.api import create_execution_plan
+    from dagster_ext.dagster_compat.definitions import create_execution_plan
 
     if not repository.has_job(job_name):
         jobs = ", ".join(name for name in repository.job_names if not name.startswith("__"))

@@ -43,27 +43,88 @@ def container_fields() -> dict[str, Field]:
         }
     )
     return {
-        "job_image": Field(Noneable(StringSource), is_required=False),
-        "image_pull_policy": Field(Noneable(StringSource), is_required=False),
-        "image_pull_secrets": Field(Noneable(Array(Shape({"name": StringSource}))), is_required=False),
-        "service_account_name": Field(Noneable(StringSource), is_required=False),
-        "env_config_maps": Field(Noneable(Array(StringSource)), is_required=False),
-        "env_secrets": Field(Noneable(Array(StringSource)), is_required=False),
-        "env_vars": Field(Noneable(Array(str)), is_required=False),
-        "volume_mounts": Field(Array(volume_mount), is_required=False, default_value=[]),
-        "volumes": Field(Array(Permissive({"name": str})), is_required=False, default_value=[]),
-        "labels": Field(Permissive(), is_required=False),
-        "resources": Field(Noneable(Permissive()), is_required=False),
-        "scheduler_name": Field(Noneable(StringSource), is_required=False),
-        "security_context": Field(Permissive(), is_required=False),
+        "job_image": Field(
+            Noneable(StringSource),
+            is_required=False,
+            description="Image used when neither a container_config.image nor the code location names one.",
+        ),
+        "image_pull_policy": Field(
+            Noneable(StringSource), is_required=False, description="Always, IfNotPresent or Never."
+        ),
+        "image_pull_secrets": Field(
+            Noneable(Array(Shape({"name": StringSource}))),
+            is_required=False,
+            description="Secrets the kubelet pulls the image with.",
+        ),
+        "service_account_name": Field(
+            Noneable(StringSource), is_required=False, description="ServiceAccount the pod runs as."
+        ),
+        "env_config_maps": Field(
+            Noneable(Array(StringSource)),
+            is_required=False,
+            description="ConfigMaps whose keys become environment variables of the container.",
+        ),
+        "env_secrets": Field(
+            Noneable(Array(StringSource)),
+            is_required=False,
+            description="Secrets whose keys become environment variables of the container.",
+        ),
+        "env_vars": Field(
+            Noneable(Array(str)),
+            is_required=False,
+            description="Environment variables: KEY=VALUE, or KEY alone to copy the value from the process "
+            "that creates the K8s Job.",
+        ),
+        "volume_mounts": Field(
+            Array(volume_mount),
+            is_required=False,
+            default_value=[],
+            description="Volume mounts of the container (Kubernetes VolumeMount fields, snake case).",
+        ),
+        "volumes": Field(
+            Array(Permissive({"name": str})),
+            is_required=False,
+            default_value=[],
+            description="Volumes of the pod (Kubernetes Volume fields).",
+        ),
+        "labels": Field(
+            Permissive(), is_required=False, description="Labels added to the K8s Job and its pods."
+        ),
+        "resources": Field(
+            Noneable(Permissive()),
+            is_required=False,
+            description="The container's requests and limits: {requests: {cpu, memory}, limits: {...}}.",
+        ),
+        "scheduler_name": Field(
+            Noneable(StringSource), is_required=False, description="Scheduler that places the pod."
+        ),
+        "security_context": Field(
+            Permissive(), is_required=False, description="securityContext of the container."
+        ),
     }
 
 
 def connection_fields(*, incluster_default: bool) -> dict[str, Field]:
     return {
-        "load_incluster_config": Field(bool, is_required=False, default_value=incluster_default),
-        "kubeconfig_file": Field(Noneable(str), is_required=False, default_value=None),
-        "k8s_api_ssl_ca_cert_file": Field(Noneable(str), is_required=False, default_value=None),
+        "load_incluster_config": Field(
+            bool,
+            is_required=False,
+            default_value=incluster_default,
+            description="Connect with the pod's own ServiceAccount; false: with kubeconfig_file, or the "
+            "default kubeconfig.",
+        ),
+        "kubeconfig_file": Field(
+            Noneable(str),
+            is_required=False,
+            default_value=None,
+            description="kubeconfig to connect with when load_incluster_config is false.",
+        ),
+        "k8s_api_ssl_ca_cert_file": Field(
+            Noneable(str),
+            is_required=False,
+            default_value=None,
+            description="CA bundle that verifies the Kubernetes API's certificate.",
+        ),
     }
 
 
@@ -72,18 +133,35 @@ def step_pod_fields() -> dict[str, Field]:
     K8s step executor, the Celery executor's `k8s_job` mode): same names, same meaning."""
     return {
         **container_fields(),
-        "load_incluster_config": Field(bool, is_required=False),
-        "kubeconfig_file": Field(Noneable(str), is_required=False),
-        "job_namespace": Field(StringSource, is_required=False),
-        "step_k8s_config": Field(k8s_config_shape(), is_required=False),
+        "load_incluster_config": Field(
+            bool,
+            is_required=False,
+            description="How the run worker connects to Kubernetes; unset: as the K8s run launcher does.",
+        ),
+        "kubeconfig_file": Field(
+            Noneable(str),
+            is_required=False,
+            description="kubeconfig to connect with; unset: the K8s run launcher's.",
+        ),
+        "job_namespace": Field(
+            StringSource,
+            is_required=False,
+            description="Namespace of the step K8s Jobs; unset: the K8s run launcher's, else default.",
+        ),
+        "step_k8s_config": Field(
+            k8s_config_shape(), is_required=False, description="Settings for every step pod of the run."
+        ),
         "per_step_k8s_config": Field(
-            Map(str, k8s_config_shape(), key_label_name="step_name"), is_required=False, default_value={}
+            Map(str, k8s_config_shape(), key_label_name="step_name"),
+            is_required=False,
+            default_value={},
+            description="Settings for the steps of one op, by op name; applied last.",
         ),
         "inherit_run_tags": Field(
             Bool,
             is_required=False,
             default_value=True,
-            description="Step pods include the job-level dagster-k8s/config tag (seed 001 §1.2).",
+            description="Step pods include the job-level dagster-k8s/config tag, as the run pod does.",
         ),
         **dagster_ext_fields(),
     }
@@ -96,7 +174,8 @@ def dagster_ext_fields() -> dict[str, Field]:
             IntSource,
             is_required=False,
             default_value=86400,
-            description="ttlSecondsAfterFinished of run K8s Jobs (0 disables the TTL).",
+            description="ttlSecondsAfterFinished of the K8s Jobs created here: Kubernetes deletes a "
+            "finished K8s Job this long after it ended (0: never).",
         ),
         "failure_grace_seconds": Field(
             Shape(
@@ -108,13 +187,14 @@ def dagster_ext_fields() -> dict[str, Field]:
                 }
             ),
             is_required=False,
-            description="How long a stuck pod may stay stuck before the run worker counts as failed.",
+            description="Seconds a pod may stay stuck for each cause (image pull, unschedulable, "
+            "container config error, FailedCreate) before its run or step fails with that reason.",
         ),
         "log_tail_lines": Field(
             IntSource,
             is_required=False,
             default_value=25,
-            description="Lines of the run worker's log quoted in failure messages and debug info.",
+            description="Lines of a failed container's log quoted in the failure message.",
         ),
     }
 
@@ -125,15 +205,48 @@ def launcher_config_schema() -> dict[str, Field]:
     )
     return {
         **container_fields(),
-        "instance_config_map": Field(StringSource, is_required=False),
-        "postgres_password_secret": Field(StringSource, is_required=False),
-        "dagster_home": Field(StringSource, is_required=False, default_value=DAGSTER_HOME_DEFAULT),
+        "instance_config_map": Field(
+            StringSource,
+            is_required=False,
+            description="Accepted as in dagster-k8s (the Helm chart sets it); run pods do not use it.",
+        ),
+        "postgres_password_secret": Field(
+            StringSource,
+            is_required=False,
+            description="Secret whose postgresql-password key becomes DAGSTER_PG_PASSWORD in run and "
+            "step pods.",
+        ),
+        "dagster_home": Field(
+            StringSource,
+            is_required=False,
+            default_value=DAGSTER_HOME_DEFAULT,
+            description="DAGSTER_HOME in run and step pods.",
+        ),
         **connection_fields(incluster_default=True),
-        "fail_pod_on_run_failure": Field(bool, is_required=False),
-        "run_k8s_config": Field(k8s_config_shape(), is_required=False),
-        "job_namespace": Field(StringSource, is_required=False, default_value="default"),
-        "only_allow_user_defined_k8s_config_fields": Field(allow_fields, is_required=False),
-        "only_allow_user_defined_env_vars": Field(Array(str), is_required=False),
+        "fail_pod_on_run_failure": Field(
+            bool,
+            is_required=False,
+            description="The run pod exits non-zero when the run fails, so its K8s Job fails too.",
+        ),
+        "run_k8s_config": Field(
+            k8s_config_shape(),
+            is_required=False,
+            description="Settings for every run pod; step pods inherit them.",
+        ),
+        "job_namespace": Field(
+            StringSource, is_required=False, default_value="default", description="Namespace of run K8s Jobs."
+        ),
+        "only_allow_user_defined_k8s_config_fields": Field(
+            allow_fields,
+            is_required=False,
+            description="The only fields, per section, that user code (code location, job and op tags) "
+            "may set; others are rejected with their key path.",
+        ),
+        "only_allow_user_defined_env_vars": Field(
+            Array(str),
+            is_required=False,
+            description="The only environment variables that user code may set.",
+        ),
         **dagster_ext_fields(),
     }
 

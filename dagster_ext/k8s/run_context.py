@@ -11,8 +11,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from dagster._core.storage.dagster_run import DagsterRun
-
+from dagster_ext.dagster_compat.runs import DagsterRun
 from dagster_ext.k8s.config_schema import launcher_config_schema
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dagster._core.executor.step_delegating.step_handler.base import StepHandlerContext
-from dagster._core.storage.tags import DOCKER_IMAGE_TAG
-
+from dagster_ext.dagster_compat.runs import DOCKER_IMAGE_TAG
+from dagster_ext.dagster_compat.step_delegating import StepHandlerContext
 from dagster_ext.k8s.client import ConnectionSettings, running_in_pod
 from dagster_ext.k8s.run_context import (
     apply_launcher_allowlists,

@@ -81,25 +81,60 @@ def k8s_job_op_config_schema() -> dict[str, Field]:
     return {
         **pod_keys,
         "image": Field(StringSource, description="The image of the K8s Job's container."),
-        "command": Field(Array(str), is_required=False),
-        "args": Field(Array(str), is_required=False),
-        "namespace": Field(StringSource, is_required=False),
+        "command": Field(
+            Array(str), is_required=False, description="The container's command; unset: the image's."
+        ),
+        "args": Field(Array(str), is_required=False, description="The container's arguments."),
+        "namespace": Field(
+            StringSource, is_required=False, description="Namespace of the K8s Job; unset: the step's pod's."
+        ),
         "load_incluster_config": Field(
             Noneable(bool),
             is_required=False,
             default_value=None,
             description="Unset (and no kubeconfig_file): the K8s run launcher's connection.",
         ),
-        "kubeconfig_file": Field(Noneable(str), is_required=False, default_value=None),
+        "kubeconfig_file": Field(
+            Noneable(str), is_required=False, default_value=None, description="kubeconfig to connect with."
+        ),
         "timeout": Field(Int, is_required=False, description="Seconds before the op gives up."),
         **sections,
-        "merge_behavior": Field(StringSource, is_required=False, default_value="DEEP"),
-        "k8s_job_name": Field(Noneable(str), is_required=False),
-        "delete_failed_k8s_jobs": Field(Bool, is_required=False, default_value=True),
-        "inherit_run_tags": Field(Bool, is_required=False, default_value=True),
-        "inherit_op_tags": Field(Bool, is_required=False, default_value=True),
-        "enable_owner_references": Field(Bool, is_required=False, default_value=True),
-        "log_destination": Field(StringSource, is_required=False, default_value="context_log"),
+        "merge_behavior": Field(
+            StringSource,
+            is_required=False,
+            default_value="DEEP",
+            description="How the call's raw sections merge with inherited ones: DEEP or SHALLOW.",
+        ),
+        "k8s_job_name": Field(
+            Noneable(str), is_required=False, description="Name of the K8s Job; unset: derived from the step."
+        ),
+        "delete_failed_k8s_jobs": Field(
+            Bool, is_required=False, default_value=True, description="Delete the K8s Job when it failed."
+        ),
+        "inherit_run_tags": Field(
+            Bool,
+            is_required=False,
+            default_value=True,
+            description="The pod inherits the Dagster job's dagster-k8s/config tag.",
+        ),
+        "inherit_op_tags": Field(
+            Bool,
+            is_required=False,
+            default_value=True,
+            description="The pod inherits the calling op's dagster-k8s/config tag.",
+        ),
+        "enable_owner_references": Field(
+            Bool,
+            is_required=False,
+            default_value=True,
+            description="The K8s Job is owned by the step's pod, so Kubernetes deletes it with that pod.",
+        ),
+        "log_destination": Field(
+            StringSource,
+            is_required=False,
+            default_value="context_log",
+            description="Where the pods' log lines go: context_log (the op's log), stdout, or none.",
+        ),
         **dagster_ext_fields(),
     }
 

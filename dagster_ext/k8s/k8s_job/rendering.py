@@ -1,6 +1,7 @@
 """The external K8s Job of one `execute_k8s_job` call, rendered from the step it runs in.
 
-Seed 001 §1.2: pods started for a step inherit the step's pod configuration. So the layers are the
+Pods started for a step inherit the step's pod configuration, so that an external K8s Job runs
+with the node selector, service account, env and volumes its step has. So the layers are the
 run pod's (run launcher, code location, job-level `dagster-k8s/config` tag), the calling op's
 `dagster-k8s/config` tag, then the call's own keys (`build_external_layers`). dagster-k8s gives
 the external Job only the launcher and code-location config. `StepOrigin` is read from the Dagster

@@ -6,8 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dagster._core.storage.dagster_run import DagsterRun
-
+from dagster_ext.dagster_compat.runs import DagsterRun
 from dagster_ext.errors import ConfigError
 from dagster_ext.k8s.run_context import apply_launcher_allowlists, code_location_context, code_location_name
 from dagster_ext.k8s.spec import (

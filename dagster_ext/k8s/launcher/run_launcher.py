@@ -14,18 +14,27 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dagster import _check as check
-from dagster._cli.api import ExecuteRunArgs
-from dagster._core.events import EngineEventData
-from dagster._core.instance import DagsterInstance
-from dagster._core.launcher import LaunchRunContext, ResumeRunContext, RunLauncher
-from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
-from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
-from dagster._core.storage.tags import DOCKER_IMAGE_TAG
-from dagster._grpc.types import ResumeRunArgs
-from dagster._serdes import ConfigurableClass, ConfigurableClassData
 from typing_extensions import Self
 
+from dagster_ext.dagster_compat.launching import (
+    CheckRunHealthResult,
+    ExecuteRunArgs,
+    LaunchRunContext,
+    ResumeRunArgs,
+    ResumeRunContext,
+    RunLauncher,
+    WorkerStatus,
+)
+from dagster_ext.dagster_compat.runs import (
+    DOCKER_IMAGE_TAG,
+    ConfigurableClass,
+    ConfigurableClassData,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    EngineEventData,
+    check,
+)
 from dagster_ext.k8s.client import ConnectionSettings, K8sGateway
 from dagster_ext.k8s.config_schema import launcher_config_schema, normalized
 from dagster_ext.k8s.launcher import health

@@ -4,8 +4,9 @@
 
 Run pods use the first three. Step pods use all six; unlike dagster-k8s they include the
 job/run tags by default (`inherit_run_tags=True`), so a step pod inherits what its run pod got
-(seed 001 §1.2: node selector, tolerations, env). Every caller (launcher, step executor,
-Celery K8s mode, `execute_k8s_job`) builds its stack here, so the order is defined once.
+(node selector, tolerations, env): a setting put on a Dagster job reaches all its steps. Every
+caller (launcher, step executor, Celery K8s mode, `execute_k8s_job`) builds its stack here, so the
+order is defined once.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def build_external_layers(
     environ: Mapping[str, str] | None = None,
 ) -> list[Layer]:
     """The layers of a Job started by `execute_k8s_job` from inside a step: the step's pod
-    config (seed 001 §4: external Jobs inherit run and op settings) plus the call's arguments.
+    config, so a K8s Job started from an op runs where and as its step runs, plus the call's arguments.
     """
     launcher = (
         SourceConfig()

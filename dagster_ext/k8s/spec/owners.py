@@ -2,8 +2,8 @@
 reference built from them.
 
 K8s Jobs a run or step starts (step Jobs, `execute_k8s_job` Jobs) are owned by the pod that
-started them, so deleting a run's K8s Job garbage-collects everything below it. The owner's UID
-used to cost one `GET pod` per run worker; the downward API hands it to the process for free.
+started them, so deleting a run's K8s Job garbage-collects everything below it. Reading the owner's
+UID from the API would cost one `GET pod` per run worker; the downward API hands it over for free.
 """
 
 from __future__ import annotations

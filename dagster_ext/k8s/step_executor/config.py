@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dagster import Enum, EnumValue, Field, IntSource
-from dagster._core.definitions.executor_definition import (
+
+from dagster_ext.dagster_compat.definitions import (
+    get_retries_config,
     get_step_dependency_config_field,
     get_tag_concurrency_limits_config,
 )
-from dagster._core.execution.retries import get_retries_config
-
 from dagster_ext.k8s.config_schema import step_pod_fields
 
 CLEANUP_POLICIES = ("none", "on_success", "always")
@@ -18,7 +18,11 @@ def executor_config_schema() -> dict[str, Field]:
     return {
         **step_pod_fields(),
         "retries": get_retries_config(),
-        "max_concurrent": Field(IntSource, is_required=False),
+        "max_concurrent": Field(
+            IntSource,
+            is_required=False,
+            description="Most steps of the run executing at once; unset: no limit.",
+        ),
         "tag_concurrency_limits": get_tag_concurrency_limits_config(),
         "enable_owner_references": Field(
             bool,

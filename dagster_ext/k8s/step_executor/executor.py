@@ -11,17 +11,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from dagster import executor
-from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
-from dagster._core.events import DagsterEvent
-from dagster._core.execution.context.system import PlanOrchestrationContext
-from dagster._core.execution.plan.plan import ExecutionPlan
-from dagster._core.execution.retries import RetryMode
-from dagster._core.executor.base import Executor
-from dagster._core.executor.init import InitExecutorContext
-from dagster._core.executor.step_delegating import StepDelegatingExecutor
-from dagster._core.executor.step_delegating.step_delegating_executor import StepDependencyConfig
-from dagster._core.storage.dagster_run import DagsterRunStatus
 
+from dagster_ext.dagster_compat.definitions import (
+    ExecutionPlan,
+    Executor,
+    InitExecutorContext,
+    PlanOrchestrationContext,
+    RetryMode,
+    multiple_process_executor_requirements,
+)
+from dagster_ext.dagster_compat.runs import DagsterEvent, DagsterRunStatus
+from dagster_ext.dagster_compat.step_delegating import StepDelegatingExecutor, StepDependencyConfig
 from dagster_ext.k8s.client import K8sGateway
 from dagster_ext.k8s.step_executor.config import executor_config_schema
 from dagster_ext.k8s.step_executor.handler import K8sStepHandler

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from dagster import MetadataValue
-from dagster._core.events import DagsterEvent, EngineEventData
-from dagster._core.executor.step_delegating.step_handler.base import (
+
+from dagster_ext.dagster_compat.runs import DagsterEvent, EngineEventData
+from dagster_ext.dagster_compat.step_delegating import (
     CheckStepHealthResult,
     StepHandler,
     StepHandlerContext,
 )
-
 from dagster_ext.k8s.client import K8sGateway
 from dagster_ext.k8s.spec import RenderedK8sJob, step_k8s_job_name
 from dagster_ext.k8s.spec.owners import pod_owner_reference
