@@ -27,7 +27,16 @@ _WHERE = {
     "pinned_version": "binaries",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "BinaryBuildError",
+    "BinaryPaths",
+    "ClusterError",
+    "ComponentStartError",
+    "LocalCluster",
+    "NodeSettings",
+    "ensure_binaries",
+    "pinned_version",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from dagster_ext.testing.cluster.errors import ImageBuildError
 from dagster_ext.testing.images import user_code
 from dagster_ext.testing.images.oci import Layout, write_layer
 from dagster_ext.testing.node.containerd import SANDBOX_IMAGE
-from dagster_ext.testing.cluster.errors import ImageBuildError
 
 USER_CODE_IMAGE = "dagster-ext/user-code:dev"
 BUSYBOX_IMAGE = "busybox"
@@ -84,17 +84,47 @@ def _ensure_busybox(layout: Layout) -> tuple[str, str]:
     return "busybox", "pause"
 
 
-def ensure_images(registry: str, repo_root: Path, *, progress: Progress) -> dict[str, str]:
-    """Build what is stale and push every image to `registry` (host:port); returns image -> tag."""
+def image_layout() -> Layout:
+    return Layout(images_cache() / "oci")
+
+
+def build_images(repo_root: Path, *, progress: Progress) -> dict[str, str]:
+    """Build what is stale into the image cache's OCI layout; returns image name -> tag there."""
     cache = images_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    layout = Layout(cache / "oci").ensure()
-    started = time.monotonic()
+    layout = image_layout().ensure()
     busybox, pause = _ensure_busybox(layout)
     progress("building the user-code image (the first build takes minutes; then seconds)")
     code = user_code.build(layout, cache, repo_root)
-    built = {BUSYBOX_IMAGE: busybox, SANDBOX_IMAGE: pause, USER_CODE_IMAGE: code}
+    return {BUSYBOX_IMAGE: busybox, SANDBOX_IMAGE: pause, USER_CODE_IMAGE: code}
+
+
+def ensure_images(registry: str, repo_root: Path, *, progress: Progress) -> dict[str, str]:
+    """Build what is stale and push every image to `registry` (host:port); returns image -> tag."""
+    started = time.monotonic()
+    built = build_images(repo_root, progress=progress)
+    layout = image_layout()
     for image, tag in built.items():
         layout.push(tag, f"{registry}/{repository_path(image)}")
     progress(f"images ready in {time.monotonic() - started:.0f}s")
     return built
+
+
+def write_archives(built: dict[str, str], directory: Path) -> list[Path]:
+    """docker-archive tarballs named like the images, for `kind load image-archive` on kind."""
+    directory.mkdir(parents=True, exist_ok=True)
+    layout, written = image_layout(), []
+    for image, tag in built.items():
+        name = repository_path(image).replace("/", "_").replace(":", "_") + ".tar"
+        target = directory / name
+        target.unlink(missing_ok=True)
+        layout.archive(tag, target, reference=_docker_reference(image))
+        written.append(target)
+    return written
+
+
+def _docker_reference(image: str) -> str:
+    path = repository_path(image)
+    first = image.split("/", 1)[0]
+    host = first if ("." in first or ":" in first) and "/" in image else "docker.io"
+    return f"{host}/{path}"

@@ -123,12 +123,27 @@ class Layout:
         argv += ["--history.comment", comment, "--history.created", "1970-01-01T00:00:00Z", str(tar)]
         run_tool(argv)
 
-    def configure(self, tag: str, *, env: dict[str, str], cmd: list[str], workdir: str = "/") -> None:
+    def configure(
+        self,
+        tag: str,
+        *,
+        env: dict[str, str],
+        cmd: list[str],
+        workdir: str = "/",
+        entrypoint: tuple[str, ...] = (),
+    ) -> None:
         argv = ["umoci", "config", "--image", self.ref(tag), "--no-history", "--clear=config.env"]
+        argv += ["--clear=config.entrypoint"] + [f"--config.entrypoint={part}" for part in entrypoint]
         argv += ["--created", "1970-01-01T00:00:00Z", "--config.workingdir", workdir]
         argv += ["--clear=config.cmd"] + [f"--config.cmd={part}" for part in cmd]
         argv += [f"--config.env={k}={v}" for k, v in env.items()]
         run_tool(argv)
+
+    def archive(self, tag: str, target: Path, *, reference: str) -> None:
+        """Write `tag` as a docker-archive tarball that names it `reference`."""
+        run_tool(
+            ["skopeo", "copy", "--quiet", f"oci:{self.ref(tag)}", f"docker-archive:{target}:{reference}"]
+        )
 
     def push(self, tag: str, destination: str) -> None:
         """Copy `tag` to `docker://destination` (a plain-HTTP loopback registry)."""

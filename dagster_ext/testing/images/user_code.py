@@ -21,8 +21,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster_ext.testing.images.oci import Layout, run_tool, write_files_layer, write_layer
 from dagster_ext.testing.cluster.errors import ImageBuildError
+from dagster_ext.testing.images.oci import Layout, run_tool, write_files_layer, write_layer
 
 SUITE = "bookworm"
 DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "tini", "procps")
@@ -32,6 +32,10 @@ APP_DIRS = ("dagster_ext", "examples", "tests", "bench")
 DEV_ONLY = {"ruff", "mypy", "mypy-extensions", "import-linter", "grimp", "types-pyyaml", "dagster-ext-k8s"}
 BUILD_RECIPE = "3"
 """Bump when the way the dependency unit is built changes, so cached units are rebuilt."""
+
+ENTRYPOINT = ("/usr/bin/tini", "--")
+"""An init as PID 1: it forwards signals and reaps zombies, and a process that kills itself dies (the
+kernel ignores signals a namespace's PID 1 has no handler for, SIGKILL from inside included)."""
 
 ENV = {
     "PATH": f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -187,7 +191,7 @@ def build(layout: Layout, cache: Path, repo_root: Path, *, tag_prefix: str = "us
             tag = f"{tag_prefix}-{unit.key}-{app_key}"
             if not layout.has(tag):
                 layout.add_layer(deps_tag, tar, new_tag=tag, comment="dagster-ext source")
-                layout.configure(tag, env=ENV, cmd=["python3"], workdir=APP)
+                layout.configure(tag, env=ENV, cmd=["python3"], workdir=APP, entrypoint=ENTRYPOINT)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return tag

@@ -20,9 +20,9 @@ from typing import IO
 
 import yaml
 
+from dagster_ext.testing.cluster.errors import NodeSetupError
 from dagster_ext.testing.node import components, registry
 from dagster_ext.testing.node.containerd import ContainerdLayout, containerd_args, write_config
-from dagster_ext.testing.cluster.errors import NodeSetupError
 from dagster_ext.testing.node.network import write_cni_config
 
 _LOCK_PATH = Path("/run/dagster-ext-node.lock")

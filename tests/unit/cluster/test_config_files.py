@@ -69,7 +69,11 @@ def test_kubelet_serves_only_on_the_node_address_to_cluster_ca_clients(tmp_path:
     assert config["healthzBindAddress"] == "127.0.0.1"
     assert config["authentication"]["anonymous"] == {"enabled": False}
     assert config["authentication"]["x509"] == {"clientCAFile": str(files.client_ca)}
-    assert (config["cgroupDriver"], config["failCgroupV1"], config["failSwapOn"]) == ("cgroupfs", False, False)
+    assert (config["cgroupDriver"], config["failCgroupV1"], config["failSwapOn"]) == (
+        "cgroupfs",
+        False,
+        False,
+    )
     components.write_kubelet_files(files, config)
     assert "nameserver 127.0.0.1" in files.resolv_conf.read_text()  # no resolver off this machine
     args = components.kubelet_args(tmp_path / "kubelet", files, node_name="n", labels={"b": "2", "a": "1"})
