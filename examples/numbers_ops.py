@@ -1,8 +1,10 @@
 """The seed's `process_numbers` op job (seed 002 Code 1, seed 001 §1.1-1.2).
 
-Resources come from `dagster-k8s/config` tags exactly as the seed writes them: the job tag sizes
-the run pod, each op tag sizes its step pod (2000m / 4096Mi). The node selector is not set here:
-the seed sets it in the run launcher config, and step pods inherit it from the run pod.
+Resources come from `dagster-k8s/config` tags: the job tag sizes the run pod, each op tag sizes its
+step pod, limited to 2000m / 4096Mi. The requests are smaller than the limits so that the run pod
+and its parallel step pods fit on a two-core node (a laptop's, or the local test cluster's); on a
+production cluster, raise them to the limits for Guaranteed pods. The node selector is not set
+here: the run launcher config sets it, and step pods inherit it from the run pod.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dagster_ext.celery import celery_queue_executor
 from dagster_ext.k8s import k8s_job_executor
 
 SEED_RESOURCES: dict[str, Any] = {
-    "requests": {"cpu": "2000m", "memory": "4096Mi"},
+    "requests": {"cpu": "250m", "memory": "512Mi"},
     "limits": {"cpu": "2000m", "memory": "4096Mi"},
 }
 STEP_TAGS: dict[str, Any] = {

@@ -93,15 +93,11 @@ def step_connection(executor_config: Mapping[str, Any], run_launcher: Any) -> Co
     run pod: a kubeconfig the K8s run launcher reads in the daemon is not there); else the launcher's."""
     launcher_config = launcher_config_of(run_launcher) or {}
     incluster = executor_config.get("load_incluster_config")
-    if incluster is None and "kubeconfig_file" not in executor_config and running_in_pod():
+    if incluster is None and executor_config.get("kubeconfig_file") is None and running_in_pod():
         incluster = True
     if incluster is None:
         incluster = launcher_config.get("load_incluster_config", True)
-    kubeconfig = (
-        executor_config["kubeconfig_file"]
-        if "kubeconfig_file" in executor_config
-        else launcher_config.get("kubeconfig_file")
-    )
+    kubeconfig = executor_config.get("kubeconfig_file") or launcher_config.get("kubeconfig_file")
     return ConnectionSettings(
         load_incluster_config=bool(incluster),
         kubeconfig_file=None if incluster else kubeconfig,

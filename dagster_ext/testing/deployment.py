@@ -241,6 +241,33 @@ def storage_volume(home: Path) -> dict[str, Any]:
     }
 
 
+RUN_WORKER_RULES: list[dict[str, Any]] = [
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
+]
+"""What a run pod's ServiceAccount needs for the K8s step executor and `execute_k8s_job` (in-cluster)."""
+
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def grant_run_worker_rbac(rbac_v1: Any, namespace: str, service_account: str = "default") -> None:
+    """A Role with `RUN_WORKER_RULES`, bound to the ServiceAccount run pods use."""
+    rbac_v1.create_namespaced_role(
+        namespace, {"metadata": {"name": "dagster-run-worker"}, "rules": RUN_WORKER_RULES}
+    )
+    rbac_v1.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "dagster-run-worker"},
+            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": "dagster-run-worker"},
+            "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
+        },
+    )
+
+
 def create_pg_secret(core_v1: Any, namespace: str, password: str) -> None:
     from kubernetes import client
 
@@ -268,6 +295,7 @@ def dagster_deployment(
     kubeconfig_path: str,
     core_v1: Any,
     location: CodeLocation,
+    rbac_v1: Any = None,
     launcher_config: Mapping[str, Any] | None = None,
     launcher_module: str = "dagster_ext.k8s",
     monitoring: Mapping[str, Any] | None = None,
@@ -280,6 +308,8 @@ def dagster_deployment(
     db_name = f"d_{uuid.uuid4().hex[:12]}"
     _create_database(postgres, db_name)
     create_pg_secret(core_v1, namespace, postgres.password)
+    if rbac_v1 is not None:
+        grant_run_worker_rbac(rbac_v1, namespace)
     config = launcher_config or default_launcher_config(
         namespace=namespace, kubeconfig_path=kubeconfig_path, home=home
     )

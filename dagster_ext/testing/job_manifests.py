@@ -1,8 +1,8 @@
 """Minimal Kubernetes Job manifests for cluster tests (plain dicts, as the API accepts them).
 
-The image is not pulled on the local cluster (the process runs with the host's Python); on a real
-cluster (kind) it is, so `$DAGSTER_EXT_TEST_IMAGE` names an image with Python and, for the in-cluster
-RBAC test, the `kubernetes` package.
+The default image is the user-code image (Python, dagster, the `kubernetes` package), which the local
+cluster's registry serves and `dagster-ext image build --archive` exports for kind;
+`$DAGSTER_EXT_TEST_IMAGE` names another image with Python and the `kubernetes` package.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from dagster_ext.testing.images.catalog import USER_CODE_IMAGE
+
 TEST_IMAGE_ENV = "DAGSTER_EXT_TEST_IMAGE"
-DEFAULT_TEST_IMAGE = "python:3.11-slim"
+DEFAULT_TEST_IMAGE = USER_CODE_IMAGE
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 

@@ -56,6 +56,7 @@ def dagster_deployment(
                     namespace=k8s_namespace,
                     kubeconfig_path=str(k8s_cluster.kubeconfig_path),
                     core_v1=k8s_cluster.core_v1,
+                    rbac_v1=k8s_cluster.rbac_v1,
                     **kwargs,
                 )
             )

@@ -6,8 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-# The seed's 2 CPU / 4 GiB in either spelling (the job tag's, or the launcher default's).
+# The examples' 2 CPU / 4 GiB limits in either spelling (the job tag's, or the launcher default's),
+# and their requests (small enough for a run pod and parallel step pods on a two-core node).
 SEED_LIMITS = ({"cpu": "2", "memory": "4Gi"}, {"cpu": "2000m", "memory": "4096Mi"})
+SEED_REQUESTS = ({"cpu": "250m", "memory": "512Mi"},)
 
 
 def step_selector(run_id: str) -> str:

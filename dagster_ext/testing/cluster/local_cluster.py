@@ -30,12 +30,18 @@ from dagster_ext.testing.cluster.pki import ClusterPki, write_cluster_pki
 from dagster_ext.testing.cluster.probing import ApiProbe, http_ok, wait_until
 from dagster_ext.testing.cluster.processes import Component, ProcessRef, rss_bytes, spawn, stop_component
 from dagster_ext.testing.cluster.state import ClusterState, grace_for, load_state, save_state
-from dagster_ext.testing.images.catalog import ensure_images
+from dagster_ext.testing.images.catalog import docker_reference, ensure_images
 from dagster_ext.testing.node import teardown
 from dagster_ext.testing.node.components import scheduler_args
 from dagster_ext.testing.node.containerd import containerd_env
 from dagster_ext.testing.node.network import NODE_IP, ensure_bridge
-from dagster_ext.testing.node.node import NodeLock, NodePlan, NodePorts, check_prerequisites
+from dagster_ext.testing.node.node import (
+    NodeLock,
+    NodePlan,
+    NodePorts,
+    check_prerequisites,
+    pull_images,
+)
 
 
 class LocalCluster:
@@ -261,6 +267,7 @@ class LocalCluster:
         )
         self._wait(plan.containerd.socket.exists, what="containerd socket", blame=containerd)
         teardown.remove_all_containers(plan.containerd.socket)  # their pods are not in this etcd
+        pull_images(plan.containerd, [docker_reference(image) for image in self.images])
         self._spawn("kube-proxy", plan.kube_proxy_command(binaries.kube_proxy))
         kubelet = self._spawn("kubelet", plan.kubelet_command(binaries.kubelet))
         self._wait(

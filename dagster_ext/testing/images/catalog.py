@@ -118,12 +118,13 @@ def write_archives(built: dict[str, str], directory: Path) -> list[Path]:
         name = repository_path(image).replace("/", "_").replace(":", "_") + ".tar"
         target = directory / name
         target.unlink(missing_ok=True)
-        layout.archive(tag, target, reference=_docker_reference(image))
+        layout.archive(tag, target, reference=docker_reference(image))
         written.append(target)
     return written
 
 
-def _docker_reference(image: str) -> str:
+def docker_reference(image: str) -> str:
+    """The fully qualified name containerd gives `image` (`busybox` -> docker.io/library/busybox:latest)."""
     path = repository_path(image)
     first = image.split("/", 1)[0]
     host = first if ("." in first or ":" in first) and "/" in image else "docker.io"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -36,6 +37,20 @@ REQUIRED_TOOLS = (
     "umoci",
     "skopeo",
 )
+
+
+def pull_images(layout: ContainerdLayout, references: list[str]) -> None:
+    """Pull `references` into the node now, through the loopback registry.
+
+    A tag pushed again with new content (the user-code image after a source change) would otherwise
+    keep its old content on this node: pods use `IfNotPresent`, and containerd's root outlives a
+    cluster. Unchanged layers are not fetched again, so this costs a manifest lookup per image."""
+    for reference in references:
+        argv = ["ctr", "--address", str(layout.socket), "--namespace", "k8s.io", "images", "pull"]
+        argv += ["--hosts-dir", str(layout.hosts_dir), reference]
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
+        if result.returncode != 0:
+            raise NodeSetupError(f"could not pull {reference} into the node: {result.stderr.strip()[-500:]}")
 
 
 def containerd_root() -> Path:

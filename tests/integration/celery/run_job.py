@@ -16,7 +16,9 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 def main() -> None:
     job_name, run_config = sys.argv[1], json.loads(sys.argv[2])
     tags = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
-    repo = ReconstructableRepository.for_file(str(Path(__file__).with_name("jobs.py")), "defs")
+    # by module name: step pods (k8s_job mode) load it from the user-code image, at another path
+    root = str(Path(__file__).resolve().parents[3])
+    repo = ReconstructableRepository.for_module("tests.integration.celery.jobs", "defs", working_directory=root)
     recon = repo.get_reconstructable_job(job_name)
     with DagsterInstance.get() as instance:
         with execute_job(

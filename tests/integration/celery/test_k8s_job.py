@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.integration.celery.harness import CeleryHarness, op_of, step_failure_message
-from tests.integration.step_jobs import SEED_LIMITS, step_k8s_jobs, step_pods, wait_all_complete
+from tests.integration.step_jobs import SEED_LIMITS, SEED_REQUESTS, step_k8s_jobs, step_pods, wait_all_complete
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
 
@@ -44,7 +44,7 @@ def test_process_numbers_as_step_k8s_jobs(
     for pod in pods:
         assert pod.spec.node_selector == {"node-group.dp.ssup2": "worker"}, pod.metadata.name
         resources = pod.spec.containers[0].resources
-        assert resources.limits in SEED_LIMITS and resources.requests in SEED_LIMITS, pod.metadata.name
+        assert resources.limits in SEED_LIMITS and resources.requests in SEED_REQUESTS, pod.metadata.name
 
 
 @pytest.mark.timeout(180)

@@ -30,9 +30,7 @@ def test_external_k8s_job_is_owned_by_the_run_pod_it_was_started_from(
     config = {
         "image": "busybox",
         "command": ["/bin/sh", "-c", 'echo "hello from $USER and $FROM_JOB"'],
-        "load_incluster_config": False,
-        "kubeconfig_file": str(k8s_cluster.kubeconfig_path),
-    }
+    }  # no connection keys: from the run pod, in-cluster with its ServiceAccount
     run_id = deployment.launch("external_from_run_pod", run_config={"ops": {"external": {"config": config}}})
     run = deployment.wait_for_run(run_id, timeout_s=240)
     messages = deployment.event_messages(run_id)

@@ -11,7 +11,7 @@ from typing import Any
 
 from dagster_ext.testing.deployment import CodeLocation
 from dagster_ext.testing.waiting import wait_until_gone
-from tests.integration.step_jobs import SEED_LIMITS, step_k8s_jobs, step_pods, wait_all_complete
+from tests.integration.step_jobs import SEED_LIMITS, SEED_REQUESTS, step_k8s_jobs, step_pods, wait_all_complete
 
 ROOT = Path(__file__).resolve().parents[3]
 USER_CONTEXT = {"k8s": {"env": [{"name": "USER", "value": "ssup2"}]}}
@@ -30,7 +30,7 @@ def assert_inherited_seed_spec(pods: list[Any]) -> None:
         assert pod.spec.node_selector == {"node-group.dp.ssup2": "worker"}, pod.metadata.name
         container = pod.spec.containers[0]
         assert container.resources.limits in SEED_LIMITS, pod.metadata.name
-        assert container.resources.requests in SEED_LIMITS, pod.metadata.name
+        assert container.resources.requests in SEED_REQUESTS, pod.metadata.name
         env = {e.name: e for e in container.env}
         assert env["USER"].value == "ssup2"
         assert env["DAGSTER_PG_PASSWORD"].value_from.secret_key_ref.name == "dagster-postgresql-secret"
