@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 
 from tests.integration.celery.harness import CeleryHarness, op_of, step_failure_message
-from tests.integration.step_jobs import SEED_LIMITS, SEED_REQUESTS, step_k8s_jobs, step_pods, wait_all_complete
+from tests.integration.step_jobs import (
+    SEED_LIMITS,
+    SEED_REQUESTS,
+    step_k8s_jobs,
+    step_pods,
+    wait_all_complete,
+)
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
 

@@ -11,7 +11,13 @@ from typing import Any
 
 from dagster_ext.testing.deployment import CodeLocation
 from dagster_ext.testing.waiting import wait_until_gone
-from tests.integration.step_jobs import SEED_LIMITS, SEED_REQUESTS, step_k8s_jobs, step_pods, wait_all_complete
+from tests.integration.step_jobs import (
+    SEED_LIMITS,
+    SEED_REQUESTS,
+    step_k8s_jobs,
+    step_pods,
+    wait_all_complete,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 USER_CONTEXT = {"k8s": {"env": [{"name": "USER", "value": "ssup2"}]}}
