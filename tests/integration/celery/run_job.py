@@ -18,7 +18,9 @@ def main() -> None:
     tags = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
     # by module name: step pods (k8s_job mode) load it from the user-code image, at another path
     root = str(Path(__file__).resolve().parents[3])
-    repo = ReconstructableRepository.for_module("tests.integration.celery.jobs", "defs", working_directory=root)
+    repo = ReconstructableRepository.for_module(
+        "tests.integration.celery.jobs", "defs", working_directory=root
+    )
     recon = repo.get_reconstructable_job(job_name)
     with DagsterInstance.get() as instance:
         with execute_job(
