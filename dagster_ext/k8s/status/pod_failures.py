@@ -13,7 +13,7 @@ from datetime import datetime
 from dagster_ext.k8s.status import pods as facts
 from dagster_ext.k8s.status.model import Diagnosis, DiagnosisSettings, K8sJobState
 from dagster_ext.k8s.status.pods import ContainerStatus, JsonDict
-from dagster_ext.k8s.status.reasons import FailureReason
+from dagster_ext.k8s.status.reasons import Category, FailureReason
 
 R = FailureReason
 ADMISSION_REASONS = frozenset(
@@ -84,7 +84,7 @@ def pod_level_failure(pod: JsonDict) -> Diagnosis | None:
     """The pod was ended from outside its containers: eviction, preemption, node shutdown or loss,
     deadline, admission rejection, or a DisruptionTarget condition."""
     status = pod.get("status") or {}
-    reason, message = str(status.get("reason") or ""), str(status.get("message") or "")
+    reason, message = str(status.get("reason") or ""), str(status.get("message") or "").strip()
     disruption = facts.condition_true(pod, "DisruptionTarget")
     if facts.phase(pod) == "Failed" and reason:
         if reason == "Evicted":
@@ -96,7 +96,7 @@ def pod_level_failure(pod: JsonDict) -> Diagnosis | None:
     if disruption is None:
         return None
     kind = str(disruption.get("reason") or "")
-    detail = str(disruption.get("message") or kind)
+    detail = str(disruption.get("message") or kind).strip()
     if kind == "TerminationByKubelet":
         found = _kubelet_reason(reason, detail)
         found = _eviction_reason(detail) if found is R.EVICTED else found
@@ -113,7 +113,8 @@ def _exit_detail(pod: JsonDict, found: ContainerStatus, terminated: JsonDict, *,
         limit = facts.memory_limit(pod, found.name)
         bound = f"its memory limit of {limit}" if limit else "the node's memory (no memory limit set)"
         return f"{what} {found.name!r} exceeded {bound} and was killed ({code_text}){restarts}"
-    detail = f": {terminated['message']}" if terminated.get("message") else ""
+    message = str(terminated.get("message") or "").strip()
+    detail = f": {message}" if message else ""
     return f"{what} {found.name!r} exited with code {code}" + (f" ({sig})" if sig else "") + restarts + detail
 
 
@@ -135,8 +136,8 @@ def container_failure(pod: JsonDict, *, deletion_matters: bool = True) -> Diagno
     spare_sidecars = facts.main_containers_succeeded(pod)
     for found in facts.containers(pod):
         terminated = found.terminated
-        if found.kind == "sidecar" and spare_sidecars:
-            continue
+        if found.kind == "sidecar" and (spare_sidecars or not pod_failed):
+            continue  # a sidecar restarts on its own while the pod runs
         if not terminated or not facts.is_failure(terminated, pod_failed=pod_failed):
             continue
         code = int(terminated.get("exitCode") or 0)
@@ -214,12 +215,14 @@ def stuck_failure(pod: JsonDict, now: datetime, settings: DiagnosisSettings) -> 
         if reason is None:
             continue
         image = str(facts.container_spec(pod, found.name).get("image") or "")
-        if reason.category.value == "image" or reason is R.REGISTRY_UNAVAILABLE:
+        if reason in (R.IMAGE_PULL, R.REGISTRY_UNAVAILABLE):
             detail = f"{waiting.get('reason')}: cannot pull image {image!r} for container {found.name!r}"
+        elif reason.category is Category.IMAGE:
+            detail = f"{waiting.get('reason')}: image {image!r} of container {found.name!r}"
         else:
             detail = f"{waiting.get('reason')} for container {found.name!r}"
-        if waiting.get("message"):
-            detail += f": {waiting['message']}"
+        if str(waiting.get("message") or "").strip():
+            detail += f": {str(waiting['message']).strip()}"
         state = (
             K8sJobState.FAILED if _age_s(started, now) >= _grace_s(reason, settings) else K8sJobState.PENDING
         )
