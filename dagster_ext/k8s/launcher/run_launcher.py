@@ -30,7 +30,8 @@ from dagster_ext.k8s.client import ConnectionSettings, K8sGateway
 from dagster_ext.k8s.config_schema import launcher_config_schema, normalized
 from dagster_ext.k8s.launcher import health
 from dagster_ext.k8s.launcher.manifest import RenderedRun, render_run
-from dagster_ext.k8s.status import DiagnosisSettings, K8sJobState
+from dagster_ext.k8s.reporting import failure_metadata
+from dagster_ext.k8s.status import Diagnosis, DiagnosisSettings, K8sJobState
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
         check.invariant(not unknown, f"K8sRunLauncher got unknown config keys: {sorted(unknown)}")
         self._config = normalized(config)
         self._gateway: K8sGateway | None = None
+        self._reported: set[tuple[str, str]] = set()  # (run id, K8s Job) whose failure event was written
         super().__init__()
 
     # -- ConfigurableClass ------------------------------------------------------------------
@@ -241,7 +243,21 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
                     WorkerStatus.FAILED, f"K8s Job {name} completed but the run never finished"
                 )
             return CheckRunHealthResult(WorkerStatus.SUCCESS)
-        return CheckRunHealthResult(WorkerStatus.FAILED, f"Run worker failed: {found.summary()}")
+        self._report_failure(run, namespace=namespace, name=name, found=found)
+        return CheckRunHealthResult(WorkerStatus.FAILED, found.failure_text("Run worker"))
+
+    def _report_failure(self, run: DagsterRun, *, namespace: str, name: str, found: Diagnosis) -> None:
+        """The diagnosis as event metadata (run monitoring's own failure event carries only text),
+        once per K8s Job: monitoring asks again until it acts."""
+        if (run.run_id, name) in self._reported:
+            return
+        self._reported.add((run.run_id, name))
+        self._instance.report_engine_event(
+            f"Run worker {found.verb}: {found.headline()}",
+            run,
+            EngineEventData(failure_metadata(found, k8s_job=name, namespace=namespace)),
+            cls=self.__class__,
+        )
 
     def get_run_worker_debug_info(
         self, run: DagsterRun, include_container_logs: bool | None = True

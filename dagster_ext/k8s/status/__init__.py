@@ -7,9 +7,18 @@ No I/O: callers pass the objects they already hold (from a watch cache or a poin
 
 from dagster_ext.k8s.status.diagnosis import diagnose, job_failure
 from dagster_ext.k8s.status.model import Diagnosis, DiagnosisSettings, K8sJobState
-from dagster_ext.k8s.status.reasons import TAXONOMY, Category, FailureReason, ReasonInfo
+from dagster_ext.k8s.status.reasons import (
+    RAN_REASONS,
+    STUCK_REASONS,
+    TAXONOMY,
+    Category,
+    FailureReason,
+    ReasonInfo,
+)
 
 __all__ = [
+    "RAN_REASONS",
+    "STUCK_REASONS",
     "TAXONOMY",
     "Category",
     "Diagnosis",

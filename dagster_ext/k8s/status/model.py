@@ -107,6 +107,12 @@ class Diagnosis:
             lines += ["Last log lines:", self.log_tail.rstrip()]
         return "\n".join(lines)
 
+    def failure_text(self, subject: str) -> str:
+        """The one failure message of every adapter: what happened to `subject` in words a user
+        alerts on ("preempted", not "failed", for a disruption), then the summary."""
+        retry = " (retryable: retried per its retry policy)" if self.retryable else ""
+        return f"{subject} {self.verb}{retry}: {self.summary()}"
+
     def metadata(self) -> dict[str, str]:
         """Plain strings for Dagster event metadata, so users can alert on them."""
         found = {

@@ -324,3 +324,22 @@ TAXONOMY: dict[FailureReason, ReasonInfo] = {
         "Run `kubectl describe job` and `kubectl get events`; please report the condition's reason.",
     ),
 }
+
+# Pending states in which the K8s Job stays active: whoever gives up on it must delete it.
+STUCK_REASONS = frozenset(
+    {
+        R.IMAGE_PULL,
+        R.INVALID_IMAGE_NAME,
+        R.IMAGE_NEVER_PULL,
+        R.IMAGE_SIGNATURE,
+        R.IMAGE_INSPECT,
+        R.REGISTRY_UNAVAILABLE,
+        R.CONTAINER_CONFIG,
+        R.CREATE_CONTAINER,
+        R.RUN_CONTAINER,
+        R.UNSCHEDULABLE,
+        R.FAILED_CREATE,
+    }
+)
+# A container ran and ended: its last log lines say more, and its K8s Job is worth keeping.
+RAN_REASONS = frozenset({R.OOM_KILLED, R.EXIT_CODE, R.POD_FAILURE_POLICY})
