@@ -83,6 +83,22 @@ condition names the failure (the pods it killed exit 137/143 because of it); wit
 `DisruptionTarget` condition beats container exit codes; a pod being deleted beats the exit codes
 137 and 143; main containers are blamed before init containers, and native sidecars
 (init containers with `restartPolicy: Always`) never once the main containers succeeded.
+
+## Diagnosing live objects
+
+```bash
+dagster-ext diagnose RUN_ID -n dagster        # the run's K8s Jobs: run worker, steps, external Jobs
+dagster-ext diagnose dagster-step-3f2a9c -n dagster       # one K8s Job
+dagster-ext diagnose dagster-step-3f2a9c-7xkqp -n dagster # a pod (diagnosed with its K8s Job)
+```
+
+prints, for each K8s Job, its state, the reason line, category and whether it is retryable, what
+to change, each pod's phase, node and container states, and the failed container's last log lines
+(`--log-lines`). `--json` prints one object per K8s Job with the metadata keys above. It connects
+like kubectl (`$KUBECONFIG`, `--kubeconfig`, `--context`, or `--in-cluster`) and only reads. Exit
+status: 0 when nothing failed, 1 when something did, 2 when nothing matches the target.
+
+## Reasons
 """
 
 
@@ -95,10 +111,10 @@ def render() -> str:
         retry = "yes" if info.category.retryable else "no"
         lines.append(f"| [`{reason.value}`](#{anchor}) | {info.category.value} | {retry} |")
     for category in Category:
-        lines += ["", f"## Category: {category.value}"]
+        lines += ["", f"### Category: {category.value}"]
         for reason in (r for r in FailureReason if TAXONOMY[r].category is category):
             info = TAXONOMY[reason]
-            lines += ["", f"### {reason.value}", ""]
+            lines += ["", f"#### {reason.value}", ""]
             lines.append(f"Reported as: *{info.verb}*. Retryable: {'yes' if category.retryable else 'no'}.")
             if sources.get(reason):
                 lines += ["", "Read from: " + "; ".join(sources[reason]) + "."]

@@ -16,7 +16,7 @@ def test_the_page_is_up_to_date() -> None:
 def test_every_reason_has_a_section_with_meaning_and_hint() -> None:
     page = render()
     for reason in FailureReason:
-        assert f"\n### {reason.value}\n" in page
+        assert f"\n#### {reason.value}\n" in page
         assert TAXONOMY[reason].meaning in page and TAXONOMY[reason].hint in page
 
 
