@@ -323,7 +323,10 @@ def _explain(gateway: K8sGateway, tracker: K8sJobTracker, spec: K8sStepSpec, fou
             time.sleep(TERMINAL_FAILURE_SETTLE_S)
         try:
             tail = gateway.read_pod_log_tail(
-                namespace=spec.namespace, pod=found.pod_name, tail_lines=spec.log_tail_lines
+                namespace=spec.namespace,
+                pod=found.pod_name,
+                container=found.container or "dagster",
+                tail_lines=spec.log_tail_lines,
             )
             found = tracker.diagnose(spec.name, log_tail=tail) if tracker.k8s_job(spec.name) else found
         except DagsterExtError:

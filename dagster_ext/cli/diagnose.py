@@ -8,6 +8,7 @@ something failed, so it can gate scripts.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -79,7 +80,7 @@ def _with_log(gateway: ReadingGateway, namespace: str, found: Diagnosis, log_lin
     tail = gateway.read_pod_log_tail(
         namespace=namespace, pod=found.pod_name, container=found.container, tail_lines=log_lines
     )
-    return Diagnosis(**{**found.__dict__, "log_tail": tail}) if tail else found
+    return dataclasses.replace(found, log_tail=tail) if tail else found
 
 
 def _k8s_job_finding(gateway: ReadingGateway, namespace: str, k8s_job: JsonDict, log_lines: int) -> Finding:

@@ -294,7 +294,12 @@ def _with_log_tail(
     tail = pump.tail(found.pod_name)
     if tail is None:
         try:
-            tail = gateway.read_pod_log_tail(namespace=namespace, pod=found.pod_name, tail_lines=tail_lines)
+            tail = gateway.read_pod_log_tail(
+                namespace=namespace,
+                pod=found.pod_name,
+                container=found.container or "dagster",
+                tail_lines=tail_lines,
+            )
         except DagsterExtError:
             log.warning("could not read the log of pod %s", found.pod_name, exc_info=True)
     return diagnose_k8s_job(tracker, name, log_tail=tail) if tracker.k8s_job(name) else found

@@ -45,7 +45,12 @@ def observe(
     now = datetime.now(timezone.utc)
     found = diagnose(k8s_job=k8s_job, pods=pods, events=events, now=now, settings=settings)
     if found.failed and found.pod_name and found.reason in RAN_REASONS:
-        tail = gateway.read_pod_log_tail(namespace=namespace, pod=found.pod_name, tail_lines=log_tail_lines)
+        tail = gateway.read_pod_log_tail(
+            namespace=namespace,
+            pod=found.pod_name,
+            container=found.container or "dagster",
+            tail_lines=log_tail_lines,
+        )
         found = diagnose(k8s_job=k8s_job, pods=pods, events=events, now=now, settings=settings, log_tail=tail)
     return Observation(k8s_job, pods, events, found)
 

@@ -11,6 +11,7 @@ failures after a grace period, since real clusters recover from some of them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -148,7 +149,7 @@ def diagnose(
     """The state of one K8s Job. `log_tail` (the failed container's last lines) enriches messages."""
     found = _diagnose(k8s_job=k8s_job, pods=pods, now=now, events=events, settings=settings)
     if log_tail and found.failed and found.container:
-        return Diagnosis(**{**found.__dict__, "log_tail": log_tail})
+        return dataclasses.replace(found, log_tail=log_tail)
     return found
 
 

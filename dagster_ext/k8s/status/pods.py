@@ -10,19 +10,6 @@ from typing import Any
 
 JsonDict = dict[str, Any]
 
-IMAGE_PULL_REASONS = frozenset(
-    {
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
-        "ErrImageNeverPull",
-        "SignatureValidationFailed",
-        "ImageInspectError",
-        "RegistryUnavailable",
-    }
-)
-CONFIG_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
-
 
 def parse_time(value: Any) -> datetime | None:
     if not value:
@@ -140,19 +127,6 @@ def is_failure(terminated: JsonDict, *, pod_failed: bool) -> bool:
     return terminated.get("reason") == "OOMKilled" and pod_failed
 
 
-def first_terminated_failure(pod: JsonDict) -> tuple[str, JsonDict] | None:
-    """(container name, terminated state) of the container to blame, sidecars last and never
-    after the main containers succeeded."""
-    failed = phase(pod) == "Failed"
-    spare_sidecars = main_containers_succeeded(pod)
-    for found in containers(pod):
-        if found.kind == "sidecar" and spare_sidecars:
-            continue
-        terminated = found.terminated
-        if terminated and is_failure(terminated, pod_failed=failed):
-            return found.name, terminated
-    return None
-
 
 def first_waiting(pod: JsonDict, reasons: frozenset[str]) -> tuple[str, JsonDict] | None:
     for found in containers(pod):
@@ -161,10 +135,6 @@ def first_waiting(pod: JsonDict, reasons: frozenset[str]) -> tuple[str, JsonDict
             return found.name, waiting
     return None
 
-
-def is_evicted(pod: JsonDict) -> bool:
-    status = pod.get("status") or {}
-    return status.get("phase") == "Failed" and status.get("reason") == "Evicted"
 
 
 def unschedulable_since(pod: JsonDict) -> tuple[datetime | None, str] | None:

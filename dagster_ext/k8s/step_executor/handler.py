@@ -174,6 +174,7 @@ class K8sStepHandler(StepHandler):
             tail = self._gateway.read_pod_log_tail(
                 namespace=namespace,
                 pod=found.pod_name,
+                container=found.container or "dagster",
                 tail_lines=int(self._config.get("log_tail_lines") or 25),
             )
             found = tracker.diagnose(name, log_tail=tail)

@@ -50,7 +50,7 @@ class _Tracker:
 
 
 class _Gateway:
-    def read_pod_log_tail(self, *, namespace: str, pod: str, tail_lines: int) -> str:
+    def read_pod_log_tail(self, *, namespace: str, pod: str, container: str, tail_lines: int) -> str:
         return "allocating the frame\n"
 
 
