@@ -236,6 +236,7 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
             )
         found = seen.diagnosis
         if health.is_alive(found.state):
+            self._report_wait(run, namespace=namespace, name=name, found=found)
             return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=found.pod_name)
         if found.state is K8sJobState.SUCCEEDED:
             if run.status in (DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING):
@@ -245,6 +246,19 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
             return CheckRunHealthResult(WorkerStatus.SUCCESS)
         self._report_failure(run, namespace=namespace, name=name, found=found)
         return CheckRunHealthResult(WorkerStatus.FAILED, found.failure_text("Run worker"))
+
+    def _report_wait(self, run: DagsterRun, *, namespace: str, name: str, found: Diagnosis) -> None:
+        """Why the run worker waits (unschedulable, image pull within its grace, suspended), once
+        per reason, so a run that looks stuck says why before anything fails."""
+        if found.reason is None or (run.run_id, f"{name}:{found.reason.value}") in self._reported:
+            return
+        self._reported.add((run.run_id, f"{name}:{found.reason.value}"))
+        self._instance.report_engine_event(
+            f"Run worker waiting: {found.headline()}",
+            run,
+            EngineEventData(failure_metadata(found, k8s_job=name, namespace=namespace)),
+            cls=self.__class__,
+        )
 
     def _report_failure(self, run: DagsterRun, *, namespace: str, name: str, found: Diagnosis) -> None:
         """The diagnosis as event metadata (run monitoring's own failure event carries only text),

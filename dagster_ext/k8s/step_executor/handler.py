@@ -63,6 +63,7 @@ class K8sStepHandler(StepHandler):
         self._namespaces: dict[str, str] = {}  # K8s Job name -> namespace
         self._failure_seen_at: dict[str, float] = {}
         self._reported: set[str] = set()  # K8s Jobs whose failure event was written
+        self._waits: set[tuple[str, str]] = set()  # (K8s Job, reason) of waits already reported
         self._owner: dict[str, Any] | bool | None = False  # False: not looked up yet
 
     @property
@@ -166,6 +167,7 @@ class K8sStepHandler(StepHandler):
         found = tracker.observe(name)
         if not found.failed:
             self._failure_seen_at.pop(name, None)
+            self._report_wait(step_handler_context, name=name, namespace=namespace, found=found)
             return CheckStepHealthResult.healthy()
         first = self._failure_seen_at.setdefault(name, time.monotonic())
         if found.reason is FailureReason.EXIT_CODE and time.monotonic() - first < EXIT_FAILURE_SETTLE_S:
@@ -180,6 +182,20 @@ class K8sStepHandler(StepHandler):
             found = tracker.diagnose(name, log_tail=tail)
         self._report_failure(step_handler_context, name=name, namespace=namespace, found=found)
         return CheckStepHealthResult.unhealthy(found.failure_text(f"K8s Job {name}"))
+
+    def _report_wait(self, ctx: StepHandlerContext, *, name: str, namespace: str, found: Diagnosis) -> None:
+        """Say why a step pod waits (unschedulable, pulling, crash-looping) while it waits, once per
+        reason: the step may sit there for its grace period, and the log should not look idle."""
+        if found.reason is None or (name, found.reason.value) in self._waits:
+            return
+        self._waits.add((name, found.reason.value))
+        DagsterEvent.engine_event(
+            ctx.get_step_context(self._step_key(ctx)),
+            message=f"Step pod waiting: {found.headline()}",
+            event_specific_data=EngineEventData(
+                metadata=failure_metadata(found, k8s_job=name, namespace=namespace)
+            ),
+        )
 
     def _report_failure(
         self, ctx: StepHandlerContext, *, name: str, namespace: str, found: Diagnosis

@@ -179,3 +179,29 @@ def test_celery_k8s_mode_reports_the_failure_with_metadata() -> None:
         "image",
         "false",
     )
+
+
+def test_a_waiting_step_pod_says_why_once_and_stays_healthy(monkeypatch: Any) -> None:
+    result, events = step_health(monkeypatch, corpus_diagnosis("unschedulable-waiting"))
+    assert result.is_healthy
+    (event,) = events
+    assert event["message"].startswith("Step pod waiting: Unschedulable (pod dagster-step-3f2a9c-7xkqp)")
+    assert "0/3 nodes are available" in event["message"]
+    assert event["metadata"]["reason"] == "Unschedulable" and event["metadata"]["category"] == "scheduling"
+
+
+def test_the_run_launcher_says_why_the_run_worker_waits(monkeypatch: Any) -> None:
+    found = corpus_diagnosis("image-pull-backoff-young")
+    reported: list[str] = []
+    instance = SimpleNamespace(
+        report_engine_event=lambda message, run, data, cls=None: reported.append(message)
+    )
+    monkeypatch.setattr(K8sRunLauncher, "_instance", property(lambda self: instance))
+    monkeypatch.setattr(K8sRunLauncher, "_current_k8s_job", lambda self, run: ("dagster", "dagster-run-r1"))
+    monkeypatch.setattr(health, "observe", lambda *a, **kw: health.Observation(None, [], [], found))
+    launcher = K8sRunLauncher()
+    run = cast(Any, SimpleNamespace(run_id="r1", status=None))
+    assert launcher.check_run_worker_health(run).status.value == "RUNNING"
+    launcher.check_run_worker_health(run)
+    (message,) = reported
+    assert message.startswith("Run worker waiting: ImagePullBackOff") and "Back-off pulling image" in message

@@ -25,7 +25,10 @@ def test_the_corpus_is_large_and_every_case_names_its_source() -> None:
     for path in CASES:
         case = _load(path)
         assert str(case.get("source") or "").strip(), f"{path.name}: no source"
-        assert case.get("expect", {}).get("state"), f"{path.name}: no expected state"
+        expect = case.get("expect") or {}
+        assert expect.get("state"), f"{path.name}: no expected state"
+        if expect.get("reason"):
+            assert expect.get("category") and expect.get("summary"), f"{path.name}: category, summary words"
 
 
 def test_every_failure_reason_has_a_case() -> None:
