@@ -161,8 +161,10 @@ class K8sStepHandler(StepHandler):
             return CheckStepHealthResult.healthy()
         tracker = self._tracker(namespace, step_handler_context.execute_step_args.run_id)
         if tracker.k8s_job(name) is None:
-            if tracker.was_seen(name):
-                return CheckStepHealthResult.unhealthy(f"K8s Job {namespace}/{name} was deleted")
+            if tracker.was_seen(name):  # deleted under the step: by hand, a TTL, or garbage collection
+                gone = tracker.diagnose(name)
+                self._report_failure(step_handler_context, name=name, namespace=namespace, found=gone)
+                return CheckStepHealthResult.unhealthy(gone.failure_text(f"K8s Job {namespace}/{name} was"))
             return CheckStepHealthResult.healthy()  # created; the watch has not delivered it yet
         found = tracker.observe(name)
         if not found.failed:

@@ -54,14 +54,16 @@ class _Gateway:
         return "allocating the frame\n"
 
 
-def step_health(monkeypatch: Any, found: Diagnosis) -> tuple[Any, list[dict[str, Any]]]:
+def step_health(
+    monkeypatch: Any, found: Diagnosis, tracker: _Tracker | None = None
+) -> tuple[Any, list[dict[str, Any]]]:
     step_handler = K8sStepHandler(
         executor_config={}, gateway=cast(Any, _Gateway()), diagnosis=DiagnosisSettings(), environ={}
     )
     step_handler._namespaces["dagster-step-3f2a9c"] = "dagster"
     monkeypatch.setattr(step_handler, "_k8s_job_name", lambda ctx: "dagster-step-3f2a9c")
     monkeypatch.setattr(step_handler, "_step_key", lambda ctx: "work")
-    monkeypatch.setattr(step_handler, "_tracker", lambda namespace, run_id: _Tracker(found))
+    monkeypatch.setattr(step_handler, "_tracker", lambda namespace, run_id: tracker or _Tracker(found))
     events: list[dict[str, Any]] = []
 
     def engine_event(step_context: Any, message: str, event_specific_data: Any) -> None:
@@ -205,3 +207,18 @@ def test_the_run_launcher_says_why_the_run_worker_waits(monkeypatch: Any) -> Non
     launcher.check_run_worker_health(run)
     (message,) = reported
     assert message.startswith("Run worker waiting: ImagePullBackOff") and "Back-off pulling image" in message
+
+
+def test_a_step_k8s_job_deleted_under_the_step_is_reported_with_the_taxonomy(monkeypatch: Any) -> None:
+    class _Gone(_Tracker):
+        def k8s_job(self, name: str) -> None:  # type: ignore[override]
+            return None
+
+        def was_seen(self, name: str) -> bool:
+            return True
+
+    gone = diagnose(k8s_job=None, pods=[], now=datetime.now())
+    result, events = step_health(monkeypatch, gone, _Gone(gone))
+    assert result.unhealthy_reason.startswith("K8s Job dagster/dagster-step-3f2a9c was deleted (retryable")
+    assert "ttlSecondsAfterFinished" in result.unhealthy_reason
+    assert events[0]["metadata"]["reason"] == "Deleted"
