@@ -13,6 +13,8 @@ from typing import Any
 
 from dagster_ext.k8s.status.reasons import Category, FailureReason
 
+HEADLINE_CHARS = 600
+
 
 class K8sJobState(Enum):
     MISSING = "missing"
@@ -94,9 +96,13 @@ class Diagnosis:
         return f" ({', '.join(parts)})" if parts else ""
 
     def headline(self) -> str:
-        """One line: reason, where, and the numbers that matter."""
+        """One line: reason, where, and the numbers that matter. A multi-line message (a
+        termination message that falls back to the log) is joined, and cut at HEADLINE_CHARS."""
         head = self.reason.value if self.reason else self.state.value
-        return f"{head}{self.where()}: {self.detail}" if self.detail else f"{head}{self.where()}"
+        detail = " ".join(line.strip() for line in self.detail.splitlines() if line.strip())
+        if len(detail) > HEADLINE_CHARS:
+            detail = detail[: HEADLINE_CHARS - 1] + "…"
+        return f"{head}{self.where()}: {detail}" if detail else f"{head}{self.where()}"
 
     def summary(self) -> str:
         """The headline, what to change, then the log tail: the text of a failure message."""

@@ -51,14 +51,22 @@ FATAL_AT_ONCE = frozenset({R.INVALID_IMAGE_NAME, R.IMAGE_NEVER_PULL})
 KILL_CODES = frozenset({137, 143})
 
 
-def _failed(pod: JsonDict, reason: FailureReason, detail: str, **extra: object) -> Diagnosis:
+def _failed(
+    pod: JsonDict,
+    reason: FailureReason,
+    detail: str,
+    *,
+    container: str | None = None,
+    exit_code: int | None = None,
+) -> Diagnosis:
     return Diagnosis(
         K8sJobState.FAILED,
         reason,
         detail,
         pod_name=facts.pod_name(pod),
+        exit_code=exit_code,
+        container=container,
         node=facts.node_name(pod),
-        **extra,  # type: ignore[arg-type]
     )
 
 

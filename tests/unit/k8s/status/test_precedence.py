@@ -176,17 +176,23 @@ def test_a_failed_pod_with_retries_left_is_not_a_failure_yet(main: dict[str, Any
     phase=st.sampled_from(["Pending", "Running", "Succeeded", "Failed"]),
     deleting=st.booleans(),
     pod_reason=st.sampled_from([None, "Evicted", "Preempting", "Terminated", "NodeLost", "OutOfmemory"]),
+    message=st.text(alphabet="ab \n:", max_size=40),
 )
 def test_every_failure_has_a_one_line_headline_a_category_and_a_hint(
+    *,
     main: dict[str, Any],
     sidecars: dict[str, dict[str, Any]],
     phase: str,
     deleting: bool,
     pod_reason: str | None,
+    message: str,
 ) -> None:
+    if "terminated" in main:
+        main = {"terminated": {**main["terminated"], "message": message}}  # e.g. FallbackToLogsOnError
     target = pod(main=main, sidecars=sidecars, phase=phase, deleting=deleting)
     if pod_reason:
         target["status"]["reason"] = pod_reason
+        target["status"]["message"] = message
     found = diagnose(k8s_job=k8s_job(), pods=[target], now=NOW)
     assert "\n" not in found.headline()
     if found.failed:
