@@ -37,7 +37,13 @@ from dagster_ext.errors import DagsterExtError
 from dagster_ext.k8s.client import ConnectionSettings, K8sConflict, K8sGateway
 from dagster_ext.k8s.config_schema import step_pod_fields
 from dagster_ext.k8s.reporting import failure_metadata
-from dagster_ext.k8s.status import RAN_REASONS, Diagnosis, DiagnosisSettings, FailureReason
+from dagster_ext.k8s.status import (
+    RAN_REASONS,
+    SELF_REPORTED_REASONS,
+    Diagnosis,
+    DiagnosisSettings,
+    FailureReason,
+)
 from dagster_ext.k8s.step_pods import (
     default_step_namespace,
     diagnosis_settings,
@@ -319,7 +325,7 @@ def _wait_for_end(tracker: K8sJobTracker, name: str) -> Diagnosis:
 def _explain(gateway: K8sGateway, tracker: K8sJobTracker, spec: K8sStepSpec, found: Diagnosis) -> Diagnosis:
     """The diagnosis with the failed container's last log lines."""
     if found.reason in EXITED and found.pod_name:
-        if found.reason is FailureReason.EXIT_CODE:
+        if found.reason in SELF_REPORTED_REASONS:
             time.sleep(TERMINAL_FAILURE_SETTLE_S)
         try:
             tail = gateway.read_pod_log_tail(

@@ -9,6 +9,7 @@ from dagster_ext.k8s.status.diagnosis import diagnose, job_failure
 from dagster_ext.k8s.status.model import Diagnosis, DiagnosisSettings, K8sJobState
 from dagster_ext.k8s.status.reasons import (
     RAN_REASONS,
+    SELF_REPORTED_REASONS,
     STUCK_REASONS,
     TAXONOMY,
     Category,
@@ -18,6 +19,7 @@ from dagster_ext.k8s.status.reasons import (
 
 __all__ = [
     "RAN_REASONS",
+    "SELF_REPORTED_REASONS",
     "STUCK_REASONS",
     "TAXONOMY",
     "Category",

@@ -343,3 +343,5 @@ STUCK_REASONS = frozenset(
 )
 # A container ran and ended: its last log lines say more, and its K8s Job is worth keeping.
 RAN_REASONS = frozenset({R.OOM_KILLED, R.EXIT_CODE, R.POD_FAILURE_POLICY})
+# The step process exited by itself, so it has usually written its own STEP_FAILURE already.
+SELF_REPORTED_REASONS = frozenset({R.EXIT_CODE, R.POD_FAILURE_POLICY})

@@ -26,7 +26,13 @@ from dagster_ext.k8s.client import K8sGateway
 from dagster_ext.k8s.reporting import failure_metadata
 from dagster_ext.k8s.spec import RenderedK8sJob, step_k8s_job_name
 from dagster_ext.k8s.spec.owners import pod_owner_reference
-from dagster_ext.k8s.status import RAN_REASONS, Diagnosis, DiagnosisSettings, FailureReason, K8sJobState
+from dagster_ext.k8s.status import (
+    RAN_REASONS,
+    SELF_REPORTED_REASONS,
+    Diagnosis,
+    DiagnosisSettings,
+    K8sJobState,
+)
 from dagster_ext.k8s.step_executor.launching import CreatePool
 from dagster_ext.k8s.step_pods import (
     default_step_namespace,
@@ -172,7 +178,7 @@ class K8sStepHandler(StepHandler):
             self._report_wait(step_handler_context, name=name, namespace=namespace, found=found)
             return CheckStepHealthResult.healthy()
         first = self._failure_seen_at.setdefault(name, time.monotonic())
-        if found.reason is FailureReason.EXIT_CODE and time.monotonic() - first < EXIT_FAILURE_SETTLE_S:
+        if found.reason in SELF_REPORTED_REASONS and time.monotonic() - first < EXIT_FAILURE_SETTLE_S:
             return CheckStepHealthResult.healthy()
         if found.reason in RAN_REASONS and found.pod_name:
             tail = self._gateway.read_pod_log_tail(
