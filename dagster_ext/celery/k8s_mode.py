@@ -29,12 +29,19 @@ from dagster_ext.celery.code_cache import CODE_CACHE
 from dagster_ext.celery.handler import MessageExtras
 from dagster_ext.celery.messages import StepMessage
 from dagster_ext.celery.running import run_to_execute
-from dagster_ext.dagster_compat.runs import DagsterExecutionInterruptedError, DagsterRun
+from dagster_ext.dagster_compat.runs import DagsterExecutionInterruptedError, DagsterRun, EngineEventData
 from dagster_ext.dagster_compat.step_delegating import StepHandlerContext
 from dagster_ext.errors import DagsterExtError
 from dagster_ext.k8s.client import ConnectionSettings, K8sConflict, K8sGateway
 from dagster_ext.k8s.config_schema import step_pod_fields
-from dagster_ext.k8s.status import Diagnosis, DiagnosisSettings, FailureReason
+from dagster_ext.k8s.reporting import failure_metadata
+from dagster_ext.k8s.status import (
+    RAN_REASONS,
+    SELF_REPORTED_REASONS,
+    Diagnosis,
+    DiagnosisSettings,
+    FailureReason,
+)
 from dagster_ext.k8s.step_pods import (
     default_step_namespace,
     diagnosis_settings,
@@ -49,7 +56,7 @@ SYNC_TIMEOUT_S = 60.0
 # A pod that exited non-zero usually wrote its own STEP_FAILURE first; give the run worker's
 # event-log tail a moment to see it before the claim reports the K8s Job's failure.
 TERMINAL_FAILURE_SETTLE_S = 1.0
-EXITED = (FailureReason.EXIT_CODE, FailureReason.OOM_KILLED)  # the pod ran and ended: keep its K8s Job
+EXITED = RAN_REASONS  # the pod ran and ended: keep its K8s Job
 # Each attempt of a step ends with exactly one of these.
 STEP_ENDED = {
     DagsterEventType.STEP_SUCCESS,
@@ -186,11 +193,26 @@ def execute_step_as_k8s_job(message: StepMessage, *, worker: str) -> Outcome:
     if found is not None and found.reason is FailureReason.DELETED and _run_canceled(job):
         return Outcome.CANCELED  # the run worker deleted it on terminate
     if found is not None and found.failed:
-        reason = _explain(gateway, tracker, spec, found)
+        found = _explain(gateway, tracker, spec, found)
+        _report_failure(job, run, found)
         if found.reason not in EXITED:  # a stuck pod (image pull, unschedulable) would stay forever
             _delete_quietly(gateway, spec)
-        raise K8sModeError(f"K8s Job {spec.name}: {reason}")
+        raise K8sModeError(found.failure_text(f"K8s Job {spec.name}"))
     return Outcome.OK
+
+
+def _report_failure(job: _StepK8sJob, run: DagsterRun, found: Diagnosis) -> None:
+    """The diagnosis as event metadata for alerts (the step's failure event, written by the run
+    worker from the claim's error text, carries none)."""
+    try:
+        job.instance.report_engine_event(
+            f"Step pod {found.verb}: {found.headline()}",
+            run,
+            EngineEventData(failure_metadata(found, k8s_job=job.spec.name, namespace=job.spec.namespace)),
+            step_key=job.message.step_key,
+        )
+    except Exception:  # never hide the failure itself behind an event-log error
+        log.warning("could not report the failure of K8s Job %s", job.where, exc_info=True)
 
 
 def _run_or_adopt(job: _StepK8sJob, run: DagsterRun) -> Diagnosis | None:
@@ -298,18 +320,22 @@ def _wait_for_end(tracker: K8sJobTracker, name: str) -> Diagnosis:
     return found
 
 
-def _explain(gateway: K8sGateway, tracker: K8sJobTracker, spec: K8sStepSpec, found: Diagnosis) -> str:
+def _explain(gateway: K8sGateway, tracker: K8sJobTracker, spec: K8sStepSpec, found: Diagnosis) -> Diagnosis:
+    """The diagnosis with the failed container's last log lines."""
     if found.reason in EXITED and found.pod_name:
-        if found.reason is FailureReason.EXIT_CODE:
+        if found.reason in SELF_REPORTED_REASONS:
             time.sleep(TERMINAL_FAILURE_SETTLE_S)
         try:
             tail = gateway.read_pod_log_tail(
-                namespace=spec.namespace, pod=found.pod_name, tail_lines=spec.log_tail_lines
+                namespace=spec.namespace,
+                pod=found.pod_name,
+                container=found.container or "dagster",
+                tail_lines=spec.log_tail_lines,
             )
             found = tracker.diagnose(spec.name, log_tail=tail) if tracker.k8s_job(spec.name) else found
         except DagsterExtError:
             log.warning("could not read the log of pod %s", found.pod_name, exc_info=True)
-    return found.summary()
+    return found
 
 
 def _delete_quietly(gateway: K8sGateway, spec: K8sStepSpec) -> None:

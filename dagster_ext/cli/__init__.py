@@ -15,6 +15,7 @@ _SUBCOMMANDS: dict[str, str] = {
     "render": "dagster_ext.cli.render:render",
     "cluster": "dagster_ext.cli.cluster:cluster",
     "celery": "dagster_ext.cli.celery:celery",
+    "diagnose": "dagster_ext.cli.diagnose:diagnose",
     "image": "dagster_ext.cli.image:image",
 }
 

@@ -79,6 +79,11 @@ class K8sGateway:
     def read_pod(self, *, namespace: str, name: str) -> JsonDict | None:
         return reading.read_pod(self.api_client, namespace=namespace, name=name, **self._common())
 
+    def list_k8s_jobs(self, *, namespace: str, label_selector: str) -> list[JsonDict]:
+        return reading.list_k8s_jobs(
+            self.api_client, namespace=namespace, label_selector=label_selector, **self._common()
+        )
+
     def list_pods(self, *, namespace: str, label_selector: str) -> list[JsonDict]:
         return reading.list_pods(
             self.api_client, namespace=namespace, label_selector=label_selector, **self._common()

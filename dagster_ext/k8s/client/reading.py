@@ -1,4 +1,4 @@
-"""Point reads: a K8s Job, the pods of a K8s Job, Events of an object, the tail of a pod's log.
+"""Point reads: K8s Jobs, the pods of a K8s Job, Events of an object, the tail of a pod's log.
 
 Used for diagnostics and for one-off checks; steady-state monitoring uses `watching`.
 """
@@ -40,6 +40,28 @@ def read_k8s_job(
         policy,
         sleep,
     )
+
+
+def list_k8s_jobs(
+    api_client: Any,
+    *,
+    namespace: str,
+    label_selector: str,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    sleep: Sleep = None,
+) -> list[JsonDict]:
+    batch = batch_api(api_client)
+    found = parse(
+        _call(
+            f"list K8s Jobs {namespace} {label_selector}",
+            lambda: batch.list_namespaced_job(
+                namespace, label_selector=label_selector, _preload_content=False
+            ),
+            policy,
+            sleep,
+        )
+    )
+    return list(found.get("items", []))
 
 
 def list_pods(

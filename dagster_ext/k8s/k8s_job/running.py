@@ -19,12 +19,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from dagster import Failure
+
 from dagster_ext.errors import DagsterExtError
 from dagster_ext.k8s.client import K8sConflict, K8sGateway
 from dagster_ext.k8s.k8s_job.log_pump import LogPump, PodLine
 from dagster_ext.k8s.spec import RenderedK8sJob
 from dagster_ext.k8s.spec.labels import COMPONENT_LABEL, OP_LABEL, RUN_ID_LABEL
-from dagster_ext.k8s.status import Diagnosis, DiagnosisSettings, FailureReason, K8sJobState
+from dagster_ext.k8s.status import (
+    RAN_REASONS,
+    STUCK_REASONS,
+    Diagnosis,
+    DiagnosisSettings,
+    FailureReason,
+    K8sJobState,
+    job_failure,
+)
 from dagster_ext.k8s.status.pods import JsonDict, condition, pod_name
 from dagster_ext.k8s.tracking import K8sJobTracker
 
@@ -38,21 +48,19 @@ LOG_DRAIN_S: Final = 10.0
 # A pod killed by deletion may be reported before the K8s Job condition that explains it.
 DELETED_POD_SETTLE_S: Final = 5.0
 # Failures after which the K8s Job may still be active (the Job controller keeps trying).
-STUCK: Final = frozenset(
-    {
-        FailureReason.IMAGE_PULL,
-        FailureReason.CONTAINER_CONFIG,
-        FailureReason.UNSCHEDULABLE,
-        FailureReason.FAILED_CREATE,
-    }
-)
+STUCK: Final = STUCK_REASONS
+# Pod ends that may be the consequence of a K8s Job condition still on its way.
+MAYBE_CONSEQUENCES: Final = frozenset({FailureReason.EXIT_CODE, FailureReason.POD_DELETED})
 
 
-class K8sJobError(DagsterExtError):
-    """The external K8s Job failed, timed out, or could not be created; the message says why."""
+class K8sJobError(DagsterExtError, Failure):
+    """The external K8s Job failed, timed out, or could not be created; the message says why.
+
+    A Dagster `Failure` too, so the step's failure event carries the diagnosis as metadata
+    (reason, category, pod, container, node) for alerts, and RetryPolicy still applies."""
 
     def __init__(self, message: str, *, diagnosis: Diagnosis | None = None) -> None:
-        super().__init__(message)
+        Failure.__init__(self, description=message, metadata=diagnosis.metadata() if diagnosis else None)
         self.diagnosis = diagnosis
 
 
@@ -147,7 +155,7 @@ def run_k8s_job(
     )
     if settings.delete_failed_k8s_jobs or found.reason in STUCK:
         _delete(gateway, namespace, name, reporter, why="it failed")
-    raise K8sJobError(f"K8s Job {namespace}/{name} failed: {found.summary()}", diagnosis=found)
+    raise K8sJobError(found.failure_text(f"K8s Job {namespace}/{name}"), diagnosis=found)
 
 
 class _Waiter:
@@ -188,7 +196,7 @@ class _Waiter:
     def _settled(self, found: Diagnosis) -> Diagnosis:
         """A pod that exited because it was deleted (the Job controller enforcing
         `activeDeadlineSeconds`) is a consequence: wait briefly for the K8s Job's own reason."""
-        if found.reason is not FailureReason.EXIT_CODE or not self._pod_deleted(found.pod_name):
+        if found.reason not in MAYBE_CONSEQUENCES or not self._pod_deleted(found.pod_name):
             return found
         self._tracker.wait_until(
             lambda: job_deadline_failure(self._tracker.k8s_job(self._name)) is not None,
@@ -235,12 +243,8 @@ class _Waiter:
 def job_deadline_failure(k8s_job: JsonDict | None) -> Diagnosis | None:
     """The K8s Job ran past `activeDeadlineSeconds`: the controller sets FailureTarget (then
     Failed) and kills the pods, whose exit codes are then a consequence, not the cause."""
-    for kind in ("FailureTarget", "Failed"):
-        found = condition(k8s_job or {}, kind)
-        if found and found.get("status") == "True" and found.get("reason") == "DeadlineExceeded":
-            message = str(found.get("message") or "the K8s Job ran longer than activeDeadlineSeconds")
-            return Diagnosis(K8sJobState.FAILED, FailureReason.DEADLINE_EXCEEDED, message)
-    return None
+    found = job_failure(k8s_job)
+    return found if found is not None and found.reason is FailureReason.DEADLINE_EXCEEDED else None
 
 
 def diagnose_k8s_job(tracker: K8sJobTracker, name: str, *, log_tail: str | None = None) -> Diagnosis:
@@ -285,12 +289,17 @@ def _with_log_tail(
     tail_lines: int,
 ) -> Diagnosis:
     """Quote the failed container's last lines: from the streamed log, else one log read."""
-    if found.reason not in (FailureReason.EXIT_CODE, FailureReason.OOM_KILLED) or not found.pod_name:
+    if found.reason not in RAN_REASONS or not found.pod_name:
         return found
     tail = pump.tail(found.pod_name)
     if tail is None:
         try:
-            tail = gateway.read_pod_log_tail(namespace=namespace, pod=found.pod_name, tail_lines=tail_lines)
+            tail = gateway.read_pod_log_tail(
+                namespace=namespace,
+                pod=found.pod_name,
+                container=found.container or "dagster",
+                tail_lines=tail_lines,
+            )
         except DagsterExtError:
             log.warning("could not read the log of pod %s", found.pod_name, exc_info=True)
     return diagnose_k8s_job(tracker, name, log_tail=tail) if tracker.k8s_job(name) else found

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from dagster_ext.k8s.client import K8sGateway
-from dagster_ext.k8s.status import Diagnosis, DiagnosisSettings, K8sJobState, diagnose
-from dagster_ext.k8s.status.pods import JsonDict, first_terminated_failure, pod_name
+from dagster_ext.k8s.status import RAN_REASONS, Diagnosis, DiagnosisSettings, K8sJobState, diagnose
+from dagster_ext.k8s.status.pods import JsonDict, container_statuses, pod_name
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,15 @@ def observe(
         events = gateway.list_events(namespace=namespace, involved_kind="Job", involved_name=k8s_job_name)
     now = datetime.now(timezone.utc)
     found = diagnose(k8s_job=k8s_job, pods=pods, events=events, now=now, settings=settings)
-    if found.failed and found.pod_name and _has_failed_container(pods, found.pod_name):
-        tail = gateway.read_pod_log_tail(namespace=namespace, pod=found.pod_name, tail_lines=log_tail_lines)
+    if found.failed and found.pod_name and found.reason in RAN_REASONS:
+        tail = gateway.read_pod_log_tail(
+            namespace=namespace,
+            pod=found.pod_name,
+            container=found.container or "dagster",
+            tail_lines=log_tail_lines,
+        )
         found = diagnose(k8s_job=k8s_job, pods=pods, events=events, now=now, settings=settings, log_tail=tail)
     return Observation(k8s_job, pods, events, found)
-
-
-def _has_failed_container(pods: list[JsonDict], name: str) -> bool:
-    return any(pod_name(p) == name and first_terminated_failure(p) for p in pods)
 
 
 def is_alive(state: K8sJobState) -> bool:
@@ -70,7 +71,7 @@ def debug_text(
         lines.append(
             f"Pod {pod_name(pod)}: phase={status.get('phase')} node={(pod.get('spec') or {}).get('nodeName')}"
         )
-        for cs in status.get("containerStatuses") or ():
+        for cs in container_statuses(pod):
             lines.append(f"  container {cs.get('name')}: {cs.get('state')}")
         for event in gateway.list_events(
             namespace=namespace, involved_kind="Pod", involved_name=pod_name(pod)

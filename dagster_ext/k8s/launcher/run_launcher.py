@@ -39,7 +39,8 @@ from dagster_ext.k8s.client import ConnectionSettings, K8sGateway
 from dagster_ext.k8s.config_schema import launcher_config_schema, normalized
 from dagster_ext.k8s.launcher import health
 from dagster_ext.k8s.launcher.manifest import RenderedRun, render_run
-from dagster_ext.k8s.status import DiagnosisSettings, K8sJobState
+from dagster_ext.k8s.reporting import failure_metadata
+from dagster_ext.k8s.status import Diagnosis, DiagnosisSettings, K8sJobState
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
         check.invariant(not unknown, f"K8sRunLauncher got unknown config keys: {sorted(unknown)}")
         self._config = normalized(config)
         self._gateway: K8sGateway | None = None
+        self._reported: set[tuple[str, str]] = set()  # (run id, K8s Job) whose failure event was written
         super().__init__()
 
     # -- ConfigurableClass ------------------------------------------------------------------
@@ -243,6 +245,7 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
             )
         found = seen.diagnosis
         if health.is_alive(found.state):
+            self._report_wait(run, namespace=namespace, name=name, found=found)
             return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=found.pod_name)
         if found.state is K8sJobState.SUCCEEDED:
             if run.status in (DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING):
@@ -250,7 +253,34 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
                     WorkerStatus.FAILED, f"K8s Job {name} completed but the run never finished"
                 )
             return CheckRunHealthResult(WorkerStatus.SUCCESS)
-        return CheckRunHealthResult(WorkerStatus.FAILED, f"Run worker failed: {found.summary()}")
+        self._report_failure(run, namespace=namespace, name=name, found=found)
+        return CheckRunHealthResult(WorkerStatus.FAILED, found.failure_text("Run worker"))
+
+    def _report_wait(self, run: DagsterRun, *, namespace: str, name: str, found: Diagnosis) -> None:
+        """Why the run worker waits (unschedulable, image pull within its grace, suspended), once
+        per reason, so a run that looks stuck says why before anything fails."""
+        if found.reason is None or (run.run_id, f"{name}:{found.reason.value}") in self._reported:
+            return
+        self._reported.add((run.run_id, f"{name}:{found.reason.value}"))
+        self._instance.report_engine_event(
+            f"Run worker waiting: {found.headline()}",
+            run,
+            EngineEventData(failure_metadata(found, k8s_job=name, namespace=namespace)),
+            cls=self.__class__,
+        )
+
+    def _report_failure(self, run: DagsterRun, *, namespace: str, name: str, found: Diagnosis) -> None:
+        """The diagnosis as event metadata (run monitoring's own failure event carries only text),
+        once per K8s Job: monitoring asks again until it acts."""
+        if (run.run_id, name) in self._reported:
+            return
+        self._reported.add((run.run_id, name))
+        self._instance.report_engine_event(
+            f"Run worker {found.verb}: {found.headline()}",
+            run,
+            EngineEventData(failure_metadata(found, k8s_job=name, namespace=namespace)),
+            cls=self.__class__,
+        )
 
     def get_run_worker_debug_info(
         self, run: DagsterRun, include_container_logs: bool | None = True

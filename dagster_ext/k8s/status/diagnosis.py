@@ -1,90 +1,36 @@
 """Classify a K8s Job with its pods and Events into one state and, on failure, one named reason.
 
 dagster-k8s reports nearly every failure as "Discovered failed Kubernetes job"; operators then go
-to `kubectl describe`. We name the cause (OOMKilled, exit code + log tail, image pull, config
-error, unschedulable, FailedCreate, eviction, deadline) and the pod, from objects already held.
-Stuck states (image pull, unschedulable, config errors) only count as failures after a grace
-period, since real clusters recover from some of them (registry blips, autoscaling).
+to `kubectl describe`. We name the cause from objects already held. Precedence, cause before
+consequence: a Job-level deadline, podFailurePolicy or failed-index condition names the failure
+(the pods it killed exited 137/143 because of it); with BackoffLimitExceeded the pods' own cause
+is the better answer; a pod-level reason or DisruptionTarget beats container exit codes; deletion
+beats the kill codes. Stuck states (image pull, unschedulable, config errors) only count as
+failures after a grace period, since real clusters recover from some of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
-from enum import Enum
-from typing import Any
 
+from dagster_ext.k8s.status import pod_failures
 from dagster_ext.k8s.status import pods as facts
+from dagster_ext.k8s.status.model import Diagnosis, DiagnosisSettings, K8sJobState
 from dagster_ext.k8s.status.pods import JsonDict
+from dagster_ext.k8s.status.reasons import Category, FailureReason
 
+__all__ = ["Category", "Diagnosis", "DiagnosisSettings", "FailureReason", "K8sJobState", "diagnose"]
 
-class K8sJobState(Enum):
-    MISSING = "missing"
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-class FailureReason(str, Enum):
-    OOM_KILLED = "OOMKilled"
-    EXIT_CODE = "NonZeroExit"
-    IMAGE_PULL = "ImagePullBackOff"
-    CONTAINER_CONFIG = "CreateContainerConfigError"
-    UNSCHEDULABLE = "Unschedulable"
-    FAILED_CREATE = "FailedCreate"
-    EVICTED = "Evicted"
-    DEADLINE_EXCEEDED = "DeadlineExceeded"
-    BACKOFF_LIMIT = "BackoffLimitExceeded"
-    DELETED = "Deleted"
-    UNKNOWN = "Unknown"
-
-
-@dataclass(frozen=True)
-class DiagnosisSettings:
-    image_pull_grace_s: float = 30.0
-    unschedulable_grace_s: float = 60.0
-    container_config_grace_s: float = 10.0
-    failed_create_grace_s: float = 0.0
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> DiagnosisSettings:
-        """From the `failure_grace_seconds` key shared by the launcher and executor configs."""
-        grace = config.get("failure_grace_seconds") or {}
-        defaults = cls()
-        return cls(
-            image_pull_grace_s=float(grace.get("image_pull", defaults.image_pull_grace_s)),
-            unschedulable_grace_s=float(grace.get("unschedulable", defaults.unschedulable_grace_s)),
-            container_config_grace_s=float(grace.get("container_config", defaults.container_config_grace_s)),
-            failed_create_grace_s=float(grace.get("failed_create", defaults.failed_create_grace_s)),
-        )
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    state: K8sJobState
-    reason: FailureReason | None = None
-    message: str = ""
-    pod_name: str | None = None
-    exit_code: int | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.state in (K8sJobState.FAILED, K8sJobState.MISSING)
-
-    @property
-    def done(self) -> bool:
-        return self.state in (K8sJobState.SUCCEEDED, K8sJobState.FAILED, K8sJobState.MISSING)
-
-    def summary(self) -> str:
-        head = self.reason.value if self.reason else self.state.value
-        where = f" (pod {self.pod_name})" if self.pod_name else ""
-        return f"{head}{where}: {self.message}" if self.message else f"{head}{where}"
-
-
-def _age_s(since: datetime | None, now: datetime) -> float:
-    return (now - since).total_seconds() if since else float("inf")
+R = FailureReason
+JOB_REASONS = {
+    "DeadlineExceeded": R.DEADLINE_EXCEEDED,
+    "BackoffLimitExceeded": R.BACKOFF_LIMIT,
+    "PodFailurePolicy": R.POD_FAILURE_POLICY,
+    "MaxFailedIndexesExceeded": R.MAX_FAILED_INDEXES,
+    "FailedIndexes": R.FAILED_INDEXES,
+}
 
 
 def _newest_first(pods: Sequence[JsonDict]) -> list[JsonDict]:
@@ -93,71 +39,80 @@ def _newest_first(pods: Sequence[JsonDict]) -> list[JsonDict]:
     )
 
 
-def _with_log(message: str, log_tail: str | None) -> str:
-    if not log_tail or not log_tail.strip():
-        return message
-    return f"{message}\nLast log lines:\n{log_tail.rstrip()}"
+def _backoff_limit(k8s_job: JsonDict) -> int:
+    return int((k8s_job.get("spec") or {}).get("backoffLimit") or 0)
 
 
-def _terminal_pod_failure(pod: JsonDict, log_tail: str | None) -> Diagnosis | None:
-    name = facts.pod_name(pod)
-    if facts.is_evicted(pod):
-        message = str((pod.get("status") or {}).get("message") or "the node evicted the pod")
-        return Diagnosis(K8sJobState.FAILED, FailureReason.EVICTED, message, name)
-    found = facts.first_terminated_failure(pod)
-    if found is None:
-        return None
-    container, terminated = found
-    code = int(terminated.get("exitCode") or 0)
-    if terminated.get("reason") == "OOMKilled":
-        message = f"container {container!r} exceeded its memory limit and was killed (exit code {code})"
-        return Diagnosis(
-            K8sJobState.FAILED, FailureReason.OOM_KILLED, _with_log(message, log_tail), name, code
-        )
-    detail = f": {terminated['message']}" if terminated.get("message") else ""
-    message = f"container {container!r} exited with code {code}{detail}"
-    return Diagnosis(K8sJobState.FAILED, FailureReason.EXIT_CODE, _with_log(message, log_tail), name, code)
-
-
-def _stuck_pod_failure(pod: JsonDict, now: datetime, settings: DiagnosisSettings) -> Diagnosis | None:
-    name = facts.pod_name(pod)
-    started = facts.parse_time((pod.get("status") or {}).get("startTime")) or facts.parse_time(
-        (pod.get("metadata") or {}).get("creationTimestamp")
-    )
-    pull = facts.first_waiting(pod, facts.IMAGE_PULL_REASONS)
-    if pull and _age_s(started, now) >= settings.image_pull_grace_s:
-        container, waiting = pull
-        image = _image_of(pod, container)
-        message = f"{waiting.get('reason')}: cannot pull image {image!r} for container {container!r}"
-        if waiting.get("message"):
-            message += f": {waiting['message']}"
-        return Diagnosis(K8sJobState.FAILED, FailureReason.IMAGE_PULL, message, name)
-    config = facts.first_waiting(pod, facts.CONFIG_REASONS)
-    if config and _age_s(started, now) >= settings.container_config_grace_s:
-        container, waiting = config
-        message = (
-            f"{waiting.get('reason')} for container {container!r}: {waiting.get('message') or ''}".rstrip(
-                ": "
-            )
-        )
-        return Diagnosis(K8sJobState.FAILED, FailureReason.CONTAINER_CONFIG, message, name)
-    unschedulable = facts.unschedulable_since(pod)
-    if unschedulable and _age_s(unschedulable[0], now) >= settings.unschedulable_grace_s:
-        return Diagnosis(
-            K8sJobState.FAILED,
-            FailureReason.UNSCHEDULABLE,
-            f"pod cannot be scheduled: {unschedulable[1]}",
-            name,
-        )
+def job_failure(k8s_job: JsonDict | None) -> Diagnosis | None:
+    """The Job controller's verdict: Failed, or FailureTarget (set first, while it kills the pods)."""
+    for kind in ("Failed", "FailureTarget"):
+        cond = facts.condition_true(k8s_job or {}, kind)
+        if cond is None:
+            continue
+        reason = JOB_REASONS.get(str(cond.get("reason") or ""), R.UNKNOWN)
+        message = str(cond.get("message") or cond.get("reason") or "")
+        return Diagnosis(K8sJobState.FAILED, reason, _job_detail(k8s_job or {}, reason, message))
     return None
 
 
-def _image_of(pod: JsonDict, container: str) -> str:
-    spec = pod.get("spec") or {}
-    for c in [*(spec.get("initContainers") or ()), *(spec.get("containers") or ())]:
-        if c.get("name") == container:
-            return str(c.get("image") or "")
-    return ""
+def _job_detail(k8s_job: JsonDict, reason: FailureReason, message: str) -> str:
+    spec, status = k8s_job.get("spec") or {}, k8s_job.get("status") or {}
+    if reason is R.DEADLINE_EXCEEDED and spec.get("activeDeadlineSeconds") is not None:
+        return f"{message} (activeDeadlineSeconds {spec['activeDeadlineSeconds']})"
+    if reason is R.BACKOFF_LIMIT:
+        failed = int(status.get("failed") or 0)
+        return f"{message} ({failed} failed pod(s), backoffLimit {_backoff_limit(k8s_job)})"
+    if reason is R.MAX_FAILED_INDEXES:
+        indexes, limit = status.get("failedIndexes"), spec.get("maxFailedIndexes")
+        return f"{message} (failed indexes {indexes}, maxFailedIndexes {limit})"
+    return message
+
+
+def _with_pod(found: Diagnosis, cause: Diagnosis | None) -> Diagnosis:
+    """The Job's reason, with where its named pod ran (and the exit code a policy rule matched)."""
+    if cause is None:
+        return found
+    return Diagnosis(
+        found.state,
+        found.reason,
+        found.detail,
+        pod_name=cause.pod_name,
+        exit_code=cause.exit_code if found.reason is not R.DEADLINE_EXCEEDED else None,
+        container=cause.container if found.reason is not R.DEADLINE_EXCEEDED else None,
+        node=cause.node,
+    )
+
+
+def _policy_pod(pods: list[JsonDict], message: str) -> JsonDict | None:
+    """The pod a podFailurePolicy message names ("... for pod ns/name failed with exit code 42")."""
+    named = [p for p in pods if facts.pod_name(p) and f"/{facts.pod_name(p)} " in f"{message} "]
+    return named[0] if named else (pods[0] if pods else None)
+
+
+def _pod_cause(pod: JsonDict, k8s_job: JsonDict, *, verdict: bool) -> Diagnosis | None:
+    """Why the pod failed. Under a Job verdict (`verdict`), the controller's own deletion of the pod
+    is a consequence: the last termination before the kill is the cause."""
+    level = pod_failures.pod_level_failure(pod)
+    if level is not None or not verdict:
+        return level or pod_failures.container_failure(pod)
+    restarted = pod_failures.restart_failure(pod, backoff_limit=_backoff_limit(k8s_job))
+    current = pod_failures.container_failure(pod, deletion_matters=False)
+    return (restarted or current) if facts.is_deleting(pod) else (current or restarted)
+
+
+def _job_verdict(k8s_job: JsonDict, ordered: list[JsonDict], found: Diagnosis) -> Diagnosis:
+    """A failed Job: its own reason, or (BackoffLimitExceeded) what its newest failed pod says."""
+    if found.reason is R.BACKOFF_LIMIT:
+        for pod in ordered:
+            cause = _pod_cause(pod, k8s_job, verdict=True)
+            if cause is not None:
+                return cause
+        return found
+    if found.reason is R.POD_FAILURE_POLICY:
+        named = _policy_pod(ordered, found.detail)
+        return _with_pod(found, _pod_cause(named, k8s_job, verdict=True) if named else None)
+    causes = [c for c in (_pod_cause(p, k8s_job, verdict=True) for p in ordered) if c]
+    return _with_pod(found, causes[0] if causes else None)
 
 
 def _failed_create(
@@ -167,20 +122,19 @@ def _failed_create(
         if event.get("reason") != "FailedCreate":
             continue
         first = facts.parse_time(event.get("firstTimestamp") or event.get("eventTime"))
-        if _age_s(first, now) >= settings.failed_create_grace_s:
-            return Diagnosis(K8sJobState.FAILED, FailureReason.FAILED_CREATE, str(event.get("message") or ""))
+        age = (now - first).total_seconds() if first else float("inf")
+        if age >= settings.failed_create_grace_s:
+            return Diagnosis(K8sJobState.FAILED, R.FAILED_CREATE, str(event.get("message") or ""))
     return None
 
 
-def _job_condition_failure(k8s_job: JsonDict) -> Diagnosis | None:
-    cond = facts.condition(k8s_job, "Failed")
-    if not cond or cond.get("status") != "True":
-        return None
-    reason = str(cond.get("reason") or "")
-    known = {r.value: r for r in (FailureReason.DEADLINE_EXCEEDED, FailureReason.BACKOFF_LIMIT)}
-    return Diagnosis(
-        K8sJobState.FAILED, known.get(reason, FailureReason.UNKNOWN), str(cond.get("message") or reason)
-    )
+def _live_pod(pod: JsonDict, k8s_job: JsonDict) -> Diagnosis:
+    phase = facts.phase(pod)
+    waiting = pod_failures.crash_loop(pod, backoff_limit=_backoff_limit(k8s_job))
+    if waiting is not None:
+        return waiting
+    state = K8sJobState.RUNNING if phase == "Running" else K8sJobState.PENDING
+    return Diagnosis(state, pod_name=facts.pod_name(pod), node=facts.node_name(pod))
 
 
 def diagnose(
@@ -193,29 +147,49 @@ def diagnose(
     log_tail: str | None = None,
 ) -> Diagnosis:
     """The state of one K8s Job. `log_tail` (the failed container's last lines) enriches messages."""
+    found = _diagnose(k8s_job=k8s_job, pods=pods, now=now, events=events, settings=settings)
+    if log_tail and found.failed and found.container:
+        return dataclasses.replace(found, log_tail=log_tail)
+    return found
+
+
+def _diagnose(
+    *,
+    k8s_job: JsonDict | None,
+    pods: Sequence[JsonDict],
+    now: datetime,
+    events: Sequence[JsonDict],
+    settings: DiagnosisSettings | None,
+) -> Diagnosis:
     settings = settings or DiagnosisSettings()
     if k8s_job is None:
-        return Diagnosis(K8sJobState.MISSING, FailureReason.DELETED, "the K8s Job no longer exists")
-    complete = facts.condition(k8s_job, "Complete")
-    if complete and complete.get("status") == "True":
+        return Diagnosis(K8sJobState.MISSING, R.DELETED, "the K8s Job no longer exists")
+    if facts.condition_true(k8s_job, "Complete") or facts.condition_true(k8s_job, "SuccessCriteriaMet"):
         return Diagnosis(K8sJobState.SUCCEEDED)
-    job_failed = _job_condition_failure(k8s_job)
-    if job_failed is not None and job_failed.reason is FailureReason.DEADLINE_EXCEEDED:
-        return job_failed  # its pods were killed by the deadline: their exit codes are not the cause
-    retries_left = job_failed is None and int((k8s_job.get("spec") or {}).get("backoffLimit") or 0) > 0
     ordered = _newest_first(pods)
+    verdict = job_failure(k8s_job)
+    if verdict is not None:
+        return _job_verdict(k8s_job, ordered, verdict)
+    if facts.is_deleting(k8s_job):
+        return Diagnosis(K8sJobState.FAILED, R.DELETED, "the K8s Job is being deleted")
+    # With retries left, the Job controller replaces a failed pod: not a failure yet.
+    retries_left = _backoff_limit(k8s_job) > 0
+    waiting: Diagnosis | None = None
     for pod in ordered:
-        # With retries left, the Job controller replaces a failed pod: not a failure yet.
-        terminal = None if retries_left else _terminal_pod_failure(pod, log_tail)
-        found = terminal or _stuck_pod_failure(pod, now, settings)
-        if found:
-            return found
-    if job_failed:
-        return job_failed
-    if any((p.get("status") or {}).get("phase") == "Succeeded" for p in ordered[:1]):
+        terminal = None if retries_left else _pod_cause(pod, k8s_job, verdict=False)
+        if terminal is not None:
+            return terminal
+        stuck = pod_failures.stuck_failure(pod, now, settings)
+        if stuck is not None and stuck.failed:
+            return stuck
+        waiting = waiting or stuck
+    if ordered and facts.main_containers_succeeded(ordered[0]):
         return Diagnosis(K8sJobState.SUCCEEDED, pod_name=facts.pod_name(ordered[0]))
+    suspended = facts.condition_true(k8s_job, "Suspended")
+    if suspended or ((k8s_job.get("spec") or {}).get("suspend") and not ordered):
+        message = str((suspended or {}).get("message") or "Job suspended")
+        return Diagnosis(K8sJobState.PENDING, R.SUSPENDED, f"{message} (spec.suspend is true)")
     if not ordered:
         return _failed_create(events, now, settings) or Diagnosis(K8sJobState.PENDING)
-    phase = (ordered[0].get("status") or {}).get("phase")
-    state = K8sJobState.RUNNING if phase == "Running" else K8sJobState.PENDING
-    return Diagnosis(state, pod_name=facts.pod_name(ordered[0]))
+    live = _live_pod(ordered[0], k8s_job)
+    return live if live.reason or waiting is None else waiting

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 JsonDict = dict[str, Any]
-
-IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
-CONFIG_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -21,14 +20,78 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-def container_statuses(pod: JsonDict) -> Iterator[JsonDict]:
+@dataclass(frozen=True)
+class ContainerStatus:
+    """One container's status with what its spec says about it (kind: main, init or sidecar)."""
+
+    name: str
+    kind: str
+    status: JsonDict
+
+    @property
+    def state(self) -> JsonDict:
+        return dict(self.status.get("state") or {})
+
+    @property
+    def terminated(self) -> JsonDict | None:
+        found = self.state.get("terminated")
+        return dict(found) if found else None
+
+    @property
+    def waiting(self) -> JsonDict | None:
+        found = self.state.get("waiting")
+        return dict(found) if found else None
+
+    @property
+    def last_terminated(self) -> JsonDict | None:
+        found = (self.status.get("lastState") or {}).get("terminated")
+        return dict(found) if found else None
+
+    @property
+    def restarts(self) -> int:
+        return int(self.status.get("restartCount") or 0)
+
+
+def _sidecars(pod: JsonDict) -> set[str]:
+    """Native sidecars: init containers with `restartPolicy: Always` (they outlive the init phase)."""
+    spec = pod.get("spec") or {}
+    return {
+        str(c.get("name")) for c in spec.get("initContainers") or () if c.get("restartPolicy") == "Always"
+    }
+
+
+def containers(pod: JsonDict) -> list[ContainerStatus]:
+    """Main containers first, then init containers, then sidecars: the order in which we blame."""
     status = pod.get("status") or {}
-    yield from status.get("initContainerStatuses") or ()
-    yield from status.get("containerStatuses") or ()
+    sidecars = _sidecars(pod)
+    mains = [ContainerStatus(str(s.get("name")), "main", s) for s in status.get("containerStatuses") or ()]
+    inits = [
+        ContainerStatus(str(s.get("name")), "sidecar" if s.get("name") in sidecars else "init", s)
+        for s in status.get("initContainerStatuses") or ()
+    ]
+    return [*mains, *(c for c in inits if c.kind == "init"), *(c for c in inits if c.kind == "sidecar")]
+
+
+def container_statuses(pod: JsonDict) -> Iterator[JsonDict]:
+    for found in containers(pod):
+        yield found.status
 
 
 def pod_name(pod: JsonDict) -> str:
     return str((pod.get("metadata") or {}).get("name") or "")
+
+
+def node_name(pod: JsonDict) -> str | None:
+    found = (pod.get("spec") or {}).get("nodeName")
+    return str(found) if found else None
+
+
+def phase(pod: JsonDict) -> str:
+    return str((pod.get("status") or {}).get("phase") or "")
+
+
+def is_deleting(obj: JsonDict) -> bool:
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def condition(obj: JsonDict, kind: str) -> JsonDict | None:
@@ -38,26 +101,40 @@ def condition(obj: JsonDict, kind: str) -> JsonDict | None:
     return None
 
 
-def first_terminated_failure(pod: JsonDict) -> tuple[str, JsonDict] | None:
-    """(container name, terminated state) of the first container that ended unsuccessfully."""
-    for cs in container_statuses(pod):
-        terminated = (cs.get("state") or {}).get("terminated")
-        if terminated and int(terminated.get("exitCode") or 0) != 0:
-            return str(cs.get("name")), dict(terminated)
-    return None
+def condition_true(obj: JsonDict, kind: str) -> JsonDict | None:
+    found = condition(obj, kind)
+    return found if found and found.get("status") == "True" else None
+
+
+def main_containers_succeeded(pod: JsonDict) -> bool:
+    """Every main container ended with 0: whatever a sidecar did afterwards is not a failure."""
+    mains = [c for c in containers(pod) if c.kind == "main"]
+    if phase(pod) == "Succeeded":
+        return True
+    return bool(mains) and all(
+        (t := c.terminated) is not None
+        and int(t.get("exitCode") or 0) == 0
+        and t.get("reason") != "OOMKilled"
+        for c in mains
+    )
+
+
+def is_failure(terminated: JsonDict, *, pod_failed: bool) -> bool:
+    """Non-zero exit, or OOMKilled (which the runtime may report with exit code 0 when a child
+    process was the one killed; then only a failed pod makes it a failure)."""
+    if int(terminated.get("exitCode") or 0) != 0:
+        return True
+    return terminated.get("reason") == "OOMKilled" and pod_failed
+
 
 
 def first_waiting(pod: JsonDict, reasons: frozenset[str]) -> tuple[str, JsonDict] | None:
-    for cs in container_statuses(pod):
-        waiting = (cs.get("state") or {}).get("waiting")
+    for found in containers(pod):
+        waiting = found.waiting
         if waiting and waiting.get("reason") in reasons:
-            return str(cs.get("name")), dict(waiting)
+            return found.name, waiting
     return None
 
-
-def is_evicted(pod: JsonDict) -> bool:
-    status = pod.get("status") or {}
-    return status.get("phase") == "Failed" and status.get("reason") == "Evicted"
 
 
 def unschedulable_since(pod: JsonDict) -> tuple[datetime | None, str] | None:
@@ -65,3 +142,27 @@ def unschedulable_since(pod: JsonDict) -> tuple[datetime | None, str] | None:
     if cond and cond.get("status") == "False" and cond.get("reason") == "Unschedulable":
         return parse_time(cond.get("lastTransitionTime")), str(cond.get("message") or "")
     return None
+
+
+def signal_name(exit_code: int) -> str | None:
+    """SIGKILL for 137, SIGTERM for 143: shells and runtimes report a signal as 128 + its number."""
+    if exit_code <= 128:
+        return None
+    try:
+        return signal.Signals(exit_code - 128).name
+    except ValueError:
+        return None
+
+
+def container_spec(pod: JsonDict, container: str) -> JsonDict:
+    spec = pod.get("spec") or {}
+    for c in [*(spec.get("initContainers") or ()), *(spec.get("containers") or ())]:
+        if c.get("name") == container:
+            return dict(c)
+    return {}
+
+
+def memory_limit(pod: JsonDict, container: str) -> str | None:
+    limits = (container_spec(pod, container).get("resources") or {}).get("limits") or {}
+    found = limits.get("memory")
+    return str(found) if found else None

@@ -23,9 +23,16 @@ from dagster_ext.dagster_compat.step_delegating import (
     StepHandlerContext,
 )
 from dagster_ext.k8s.client import K8sGateway
+from dagster_ext.k8s.reporting import failure_metadata
 from dagster_ext.k8s.spec import RenderedK8sJob, step_k8s_job_name
 from dagster_ext.k8s.spec.owners import pod_owner_reference
-from dagster_ext.k8s.status import DiagnosisSettings, FailureReason, K8sJobState
+from dagster_ext.k8s.status import (
+    RAN_REASONS,
+    SELF_REPORTED_REASONS,
+    Diagnosis,
+    DiagnosisSettings,
+    K8sJobState,
+)
 from dagster_ext.k8s.step_executor.launching import CreatePool
 from dagster_ext.k8s.step_pods import (
     default_step_namespace,
@@ -61,6 +68,8 @@ class K8sStepHandler(StepHandler):
         self._pool = CreatePool(max_in_flight=int(executor_config.get("max_concurrent_creates") or 8))
         self._namespaces: dict[str, str] = {}  # K8s Job name -> namespace
         self._failure_seen_at: dict[str, float] = {}
+        self._reported: set[str] = set()  # K8s Jobs whose failure event was written
+        self._waits: set[tuple[str, str]] = set()  # (K8s Job, reason) of waits already reported
         self._owner: dict[str, Any] | bool | None = False  # False: not looked up yet
 
     @property
@@ -158,25 +167,60 @@ class K8sStepHandler(StepHandler):
             return CheckStepHealthResult.healthy()
         tracker = self._tracker(namespace, step_handler_context.execute_step_args.run_id)
         if tracker.k8s_job(name) is None:
-            if tracker.was_seen(name):
-                return CheckStepHealthResult.unhealthy(f"K8s Job {namespace}/{name} was deleted")
+            if tracker.was_seen(name):  # deleted under the step: by hand, a TTL, or garbage collection
+                gone = tracker.diagnose(name)
+                self._report_failure(step_handler_context, name=name, namespace=namespace, found=gone)
+                return CheckStepHealthResult.unhealthy(gone.failure_text(f"K8s Job {namespace}/{name} was"))
             return CheckStepHealthResult.healthy()  # created; the watch has not delivered it yet
         found = tracker.observe(name)
         if not found.failed:
             self._failure_seen_at.pop(name, None)
+            self._report_wait(step_handler_context, name=name, namespace=namespace, found=found)
             return CheckStepHealthResult.healthy()
         first = self._failure_seen_at.setdefault(name, time.monotonic())
-        terminal = found.reason in (FailureReason.EXIT_CODE, FailureReason.OOM_KILLED)
-        if found.reason is FailureReason.EXIT_CODE and time.monotonic() - first < EXIT_FAILURE_SETTLE_S:
+        if found.reason in SELF_REPORTED_REASONS and time.monotonic() - first < EXIT_FAILURE_SETTLE_S:
             return CheckStepHealthResult.healthy()
-        if terminal and found.pod_name:
+        if found.reason in RAN_REASONS and found.pod_name:
             tail = self._gateway.read_pod_log_tail(
                 namespace=namespace,
                 pod=found.pod_name,
+                container=found.container or "dagster",
                 tail_lines=int(self._config.get("log_tail_lines") or 25),
             )
             found = tracker.diagnose(name, log_tail=tail)
-        return CheckStepHealthResult.unhealthy(f"K8s Job {name}: {found.summary()}")
+        self._report_failure(step_handler_context, name=name, namespace=namespace, found=found)
+        return CheckStepHealthResult.unhealthy(found.failure_text(f"K8s Job {name}"))
+
+    def _report_wait(self, ctx: StepHandlerContext, *, name: str, namespace: str, found: Diagnosis) -> None:
+        """Say why a step pod waits (unschedulable, pulling, crash-looping) while it waits, once per
+        reason: the step may sit there for its grace period, and the log should not look idle."""
+        if found.reason is None or (name, found.reason.value) in self._waits:
+            return
+        self._waits.add((name, found.reason.value))
+        DagsterEvent.engine_event(
+            ctx.get_step_context(self._step_key(ctx)),
+            message=f"Step pod waiting: {found.headline()}",
+            event_specific_data=EngineEventData(
+                metadata=failure_metadata(found, k8s_job=name, namespace=namespace)
+            ),
+        )
+
+    def _report_failure(
+        self, ctx: StepHandlerContext, *, name: str, namespace: str, found: Diagnosis
+    ) -> None:
+        """One engine event per failed step K8s Job, with the diagnosis as metadata: Dagster's own
+        failure event for a health check carries only text. A retryable disruption is reported as
+        what it is (preempted, evicted) and left to the op's RetryPolicy."""
+        if name in self._reported:
+            return
+        self._reported.add(name)
+        DagsterEvent.engine_event(
+            ctx.get_step_context(self._step_key(ctx)),
+            message=f"Step pod {found.verb}: {found.headline()}",
+            event_specific_data=EngineEventData(
+                metadata=failure_metadata(found, k8s_job=name, namespace=namespace)
+            ),
+        )
 
     def terminate_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
         ctx = step_handler_context
