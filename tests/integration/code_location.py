@@ -141,6 +141,22 @@ def step_sleepy() -> None:
     step_sleep_long.alias("second_sleeper")()
 
 
+@op(
+    retry_policy=RetryPolicy(max_retries=1),
+    tags=_k8s({"container_config": {"resources": {"requests": {"cpu": "1500m"}}}}),
+)
+def preemptible(context: OpExecutionContext) -> int:
+    # The first attempt runs until a higher-priority pod takes its node; the retry finishes.
+    if context.retry_number == 0:
+        time.sleep(120)
+    return context.retry_number
+
+
+@job(executor_def=k8s_job_executor)
+def step_preempted() -> None:
+    preemptible()
+
+
 defs = Definitions.merge(
     seed.defs,
     Definitions(
@@ -155,6 +171,7 @@ defs = Definitions.merge(
             step_retry,
             step_run_retry,
             step_sleepy,
+            step_preempted,
         ]
     ),
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class LogPump:
         self._tails: dict[str, deque[str]] = {}
         self._last: dict[str, str] = {}  # pod -> timestamp of the last line passed on (reader thread only)
         self._stopped = threading.Event()
+        self._rereads: set[str] = set()  # pods whose lingering stream `finish` closed
         self._lock = threading.Lock()
 
     def follow(self, pod: str) -> None:
@@ -91,9 +93,26 @@ class LogPump:
         """Wait for every reader to reach the end of its container's log."""
         with self._lock:
             threads = list(self._threads.values())
+        deadline = time.monotonic() + timeout_s
         for thread in threads:
-            thread.join(timeout_s)
+            thread.join(max(0.0, deadline - time.monotonic()))
         return not any(thread.is_alive() for thread in threads)
+
+    def finish(self, *, grace_s: float, timeout_s: float) -> bool:
+        """Read every log to its end once the containers have ended, without waiting on the kubelet.
+
+        A kubelet ends a follow request only when it next checks the container (every few seconds),
+        so a stream can stay open well after its container ended. After `grace_s`, each such stream
+        is closed and read once more from its last line's timestamp: the rest of the log, at once."""
+        if self.wait_finished(grace_s):
+            return True
+        with self._lock:
+            lingering = [pod for pod, thread in self._threads.items() if thread.is_alive()]
+            self._rereads.update(lingering)
+            streams = [self._streams[pod] for pod in lingering if pod in self._streams]
+        for stream in streams:
+            stream.close()
+        return self.wait_finished(timeout_s)
 
     def stop(self) -> None:
         """Close every stream now (from any thread); readers exit without reconnecting."""
@@ -127,8 +146,17 @@ class LogPump:
                     return
                 log.info("log stream of %s broke (%s); resuming", pod, err)
             else:
+                with self._lock:
+                    reread = pod in self._rereads
+                    self._rereads.discard(pod)
+                if reread:
+                    continue  # closed by `finish`: read what is left once more, at once
                 if not self._is_running(pod):
                     return  # the container ended: its whole log was read
+            with self._lock:
+                if pod in self._rereads:  # closed by `finish` mid-read: no pause before the re-read
+                    self._rereads.discard(pod)
+                    continue
             step = min(max(waits + broken, 1), len(REOPEN_BACKOFF_S))
             self._stopped.wait(REOPEN_BACKOFF_S[step - 1])
 

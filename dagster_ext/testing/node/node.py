@@ -15,6 +15,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -22,7 +23,7 @@ from typing import IO
 import yaml
 
 from dagster_ext.testing.cluster.errors import NodeSetupError
-from dagster_ext.testing.node import components, registry
+from dagster_ext.testing.node import components, registry, teardown
 from dagster_ext.testing.node.containerd import ContainerdLayout, containerd_args, write_config
 from dagster_ext.testing.node.network import write_cni_config
 
@@ -53,6 +54,22 @@ def pull_images(layout: ContainerdLayout, references: list[str]) -> None:
             raise NodeSetupError(f"could not pull {reference} into the node: {result.stderr.strip()[-500:]}")
 
 
+def live_node_processes() -> list[int]:
+    """PIDs of containerd or kubelet processes started for a node state dir (ours: by their config)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        joined = b" ".join(argv)
+        if b"/node/containerd/config/config.toml" in joined or b"/node/kubelet-config.yaml" in joined:
+            found.append(int(entry.name))
+    return found
+
+
 def containerd_root() -> Path:
     """Kept between clusters: pulled layers stay unpacked in its snapshots."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -78,15 +95,25 @@ class NodeLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> None:
+        """Take the lock. A lock held with no node running (no containerd or kubelet of a node state
+        dir) is held by what a killed node left behind, its containerd shims, which inherit the
+        descriptor: they are swept and the lock is taken."""
         handle = open(_LOCK_PATH, "a")  # noqa: SIM115 - held until release()
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            handle.close()
-            raise NodeSetupError(
-                "another local cluster with a node is running on this machine (one node per "
-                "machine): stop it with `dagster-ext cluster down`, or start this one without a node"
-            ) from err
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as err:
+                if live_node_processes() or time.monotonic() > deadline:
+                    handle.close()
+                    raise NodeSetupError(
+                        "another local cluster with a node is running on this machine (one node per "
+                        "machine): stop it with `dagster-ext cluster down`, or start this one without "
+                        "a node"
+                    ) from err
+                teardown.sweep_stale_processes()
+                time.sleep(0.2)
         self._handle = handle
 
     def fds(self) -> tuple[int, ...]:

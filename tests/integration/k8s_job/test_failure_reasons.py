@@ -60,12 +60,14 @@ def _finished_at(k8s_cluster: Any, namespace: str) -> float | None:
         pytest.param(
             {
                 "command": ["sh", "-c", "head -c 300m /dev/zero | tail"],
-                "resources": {"limits": {"memory": "32Mi"}},
+                "resources": {"requests": {"memory": "16Mi"}, "limits": {"memory": "32Mi"}},
             },
             ("OOMKilled", "32Mi"),
             id="oom_killed",
         ),
-        pytest.param({"command": ["sh", "-c", "exit 7"]}, ("exit code 7",), id="exit_code"),
+        pytest.param(
+            {"command": ["sh", "-c", "exit 7"]}, ("NonZeroExit", "exited with code 7"), id="exit_code"
+        ),
     ],
 )
 def test_terminated_container_is_named_within_3s(
@@ -91,12 +93,12 @@ def test_terminated_container_is_named_within_3s(
             id="create_container_config_error",
         ),
         pytest.param(
-            {"node_selector": {"no-such-label": "x"}},
+            {"pod_spec_config": {"nodeSelector": {"no-such-label": "x"}}},
             ("Unschedulable", "0/1 nodes are available", "node affinity/selector"),
             id="unschedulable_node_selector",
         ),
         pytest.param(
-            {"resources": {"requests": {"cpu": "64"}}},
+            {"resources": {"requests": {"cpu": "64"}, "limits": {"cpu": "64"}}},
             ("Unschedulable", "Insufficient cpu"),
             id="unschedulable_requests_above_capacity",
         ),
@@ -119,9 +121,9 @@ def test_ephemeral_storage_over_its_limit_is_evicted_by_the_kubelet(
 ) -> None:
     keys = {
         "command": ["sh", "-c", "head -c 64m /dev/zero > /tmp/fill; sleep 120"],
-        "resources": {"limits": {"ephemeral-storage": "8Mi"}},
+        "resources": {"limits": {"ephemeral-storage": "8Mi"}, "requests": {"ephemeral-storage": "4Mi"}},
     }
     result, _ = _run(k8s_cluster, k8s_namespace, tmp_path, **keys)
     text = step_failure_text(result)
-    assert "Evicted" in text, text
-    assert "ephemeral" in text.lower(), text
+    assert "evicted" in text, text
+    assert "EphemeralStorageExceeded" in text and "exceeds the total limit of containers 8Mi" in text, text
