@@ -1,5 +1,6 @@
-"""Watch the bench namespace and note, on this host's clock, when each K8s Job appeared and when
-each pod's container ended. The API's own timestamps (`creationTimestamp`, `finishedAt`) have one
+"""Watch the bench namespace and note, on this host's clock, when each K8s Job appeared, when its
+pod was scheduled, started and ended, and when the Job completed.
+The API's own timestamps (`creationTimestamp`, `finishedAt`) have one
 second resolution; a watch event arrives within milliseconds, so its arrival time is the finer
 measure. Both are kept.
 """
@@ -39,6 +40,8 @@ class _Seen:
     pod_ends: dict[str, PodEnd] = field(default_factory=dict)
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: set[str] = field(default_factory=set)
+    # k8s_job -> milestone -> first observed (scheduled, running, terminated; complete for the Job)
+    milestones: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _terminated(pod: dict[str, Any]) -> dict[str, Any] | None:
@@ -94,6 +97,9 @@ class NamespaceObserver:
             return
         self._seen.jobs.add(name)
         self._seen.job_added_at.setdefault(name, now)
+        conditions = (obj.get("status") or {}).get("conditions") or ()
+        if any(c.get("type") == "Complete" and c.get("status") == "True" for c in conditions):
+            self._seen.milestones.setdefault(name, {}).setdefault("complete", now)
         self._seen.job_created.setdefault(name, _parse_time(obj["metadata"].get("creationTimestamp")))
 
     def _note_pod(self, name: str, obj: dict[str, Any], now: float, deleted: bool) -> None:
@@ -101,6 +107,7 @@ class NamespaceObserver:
             self._seen.pods.pop(name, None)
             return
         self._seen.pods[name] = obj
+        self._note_milestones(obj, now)
         terminated = _terminated(obj)
         if terminated and name not in self._seen.pod_ends:
             labels = obj["metadata"].get("labels") or {}
@@ -112,6 +119,22 @@ class NamespaceObserver:
                 reason=str(terminated.get("reason") or ""),
                 exit_code=terminated.get("exitCode"),
             )
+
+    def _note_milestones(self, pod: dict[str, Any], now: float) -> None:
+        labels = pod["metadata"].get("labels") or {}
+        job = str(labels.get("batch.kubernetes.io/job-name") or labels.get("job-name") or "")
+        if not job:
+            return
+        seen = self._seen.milestones.setdefault(job, {})
+        if (pod.get("spec") or {}).get("nodeName"):
+            seen.setdefault("scheduled", now)
+        for status in (pod.get("status") or {}).get("containerStatuses") or ():
+            state = status.get("state") or {}
+            if "running" in state:
+                seen.setdefault("running", now)
+            if "terminated" in state:
+                seen.setdefault("running", now)
+                seen.setdefault("terminated", now)
 
     # -- queries -----------------------------------------------------------------------------
     def wait_until(self, predicate: Callable[[], bool], *, timeout_s: float) -> bool:
@@ -145,6 +168,11 @@ class NamespaceObserver:
     def job_created(self, name: str) -> float | None:
         with self._changed:
             return self._seen.job_created.get(name)
+
+    def milestones_of(self, k8s_job: str) -> dict[str, float]:
+        """When the K8s Job's first pod was seen scheduled, running, terminated; the Job complete."""
+        with self._changed:
+            return dict(self._seen.milestones.get(k8s_job, {}))
 
     def pod_end_of(self, k8s_job: str) -> PodEnd | None:
         with self._changed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -134,8 +135,17 @@ def write_json(summary: dict[str, Any], path: Path) -> None:
 
 
 # -- table -------------------------------------------------------------------------------------
-def _run(summary: dict[str, Any], scenario: str, executor: str) -> dict[str, Any]:
-    return next(r for r in summary["runs"] if r["scenario"] == scenario and r["executor"] == executor)
+def _runs(summary: dict[str, Any], scenario: str, executor: str) -> list[dict[str, Any]]:
+    return [r for r in summary["runs"] if r["scenario"] == scenario and r["executor"] == executor]
+
+
+def _values(summary: dict[str, Any], scenario: str, executor: str, path: str) -> list[float]:
+    found = (_get(run, path) for run in _runs(summary, scenario, executor))
+    return [value for value in found if value is not None]
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def _get(run: dict[str, Any], path: str) -> float | None:
@@ -172,18 +182,33 @@ def _fmt(value: float | None) -> str:
     return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
 
 
+def _spread(values: Sequence[float]) -> str:
+    """`median (min-max, n)` of the repetitions."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return _fmt(values[0])
+    return f"{_fmt(_median(values))} ({_fmt(min(values))}-{_fmt(max(values))}, n={len(values)})"
+
+
 def table_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     rows = []
     for scenario, path, label in ROWS:
-        ours, peer = _get(_run(summary, scenario, "ours"), path), _get(_run(summary, scenario, "peer"), path)
-        ratio = f"{peer / ours:.1f}x" if ours and peer is not None else "-"
-        rows.append((LABELS[scenario], label, _fmt(ours), _fmt(peer), ratio))
+        ours = _values(summary, scenario, "ours", path)
+        peer = _values(summary, scenario, "peer", path)
+        ours_m, peer_m = _median(ours), _median(peer)
+        ratio = f"{peer_m / ours_m:.1f}x" if ours_m and peer_m is not None else "-"
+        rows.append((LABELS[scenario], label, _spread(ours), _spread(peer), ratio))
     return rows
 
 
 def table(summary: dict[str, Any]) -> str:
-    """A Markdown table: ours, dagster-k8s, and dagster-k8s / ours."""
-    lines = ["| job | measure | ours | dagster-k8s | dagster-k8s / ours |", "|---|---|---:|---:|---:|"]
+    """A Markdown table: ours, dagster-k8s (median, min-max over the repetitions), ratio of medians."""
+    lines = [
+        "| job | measure | ours: median (min-max, n) | dagster-k8s: median (min-max, n) "
+        "| dagster-k8s / ours |",
+        "|---|---|---:|---:|---:|",
+    ]
     lines += [f"| {' | '.join(row)} |" for row in table_rows(summary)]
     return "\n".join(lines)
 
@@ -222,7 +247,8 @@ def plot(summary: dict[str, Any], path: Path) -> None:
         ax.legend(fontsize=9)
     machine = summary["machine"]
     title = "dagster-ext k8s_job_executor vs dagster_k8s.k8s_job_executor — local cluster"
-    save_figure(fig, path, f"{title}, {machine['cpus']} cores, one run each")
+    reps = max((len(_runs(summary, s, "ours")) for s in LABELS), default=1)
+    save_figure(fig, path, f"{title}, {machine['cpus']} cores, median of {reps} (bars: min-max)")
 
 
 def save_figure(fig: Any, path: Path, title: str) -> None:
@@ -241,9 +267,31 @@ def _bars(ax: Any, summary: dict[str, Any], metric: str, scenarios: Sequence[str
     for offset, (executor, label, color) in enumerate(
         (("ours", "dagster-ext", "tab:blue"), ("peer", "dagster-k8s", "tab:orange"))
     ):
-        values = [_get(_run(summary, s, executor), metric) or 0.0 for s in scenarios]
+        samples = [_values(summary, s, executor, metric) for s in scenarios]
+        values = [_median(v) or 0.0 for v in samples]
+        low = [m - min(v) if v else 0.0 for m, v in zip(values, samples, strict=True)]
+        high = [max(v) - m if v else 0.0 for m, v in zip(values, samples, strict=True)]
         xs = [i + (offset - 0.5) * width for i in range(len(scenarios))]
-        bars = ax.bar(xs, values, width, label=label, color=color)
+        bars = ax.bar(xs, values, width, label=label, color=color, yerr=[low, high], capsize=3)
         ax.bar_label(bars, labels=[_fmt(v) for v in values], fontsize=9)
     ax.set_xticks(range(len(scenarios)), [LABELS[s] for s in scenarios], fontsize=9)
     ax.margins(y=0.15)
+
+
+def cold_start_table(summary: dict[str, Any]) -> str:
+    """One step's time per milestone (median, min-max over the process_numbers runs), ours vs peer."""
+    from bench.cold_start import COLD_START_NOTE, MILESTONES
+
+    lines = [
+        f"Cold start of one step ({COLD_START_NOTE}), seconds from the previous milestone:",
+        "",
+        "| milestone | ours: median (min-max, n) | dagster-k8s: median (min-max, n) |",
+        "|---|---:|---:|",
+    ]
+    for name in (*MILESTONES, "total"):
+        cells = [
+            _spread(_values(summary, "process_numbers", executor, f"cold_start.{name}"))
+            for executor in ("ours", "peer")
+        ]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)

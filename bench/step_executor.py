@@ -2,10 +2,13 @@
 
     python bench/step_executor.py
 
-One LocalCluster, one PostgreSQL, one code location (`bench/code_location.py`), our K8s run launcher
-for every run: only the step executor differs. Per run: Kubernetes API requests per step (the
-executor's own, attributed by ServiceAccount + APF FlowSchemas; every client's too), step-ready to
-K8s Job creation latency, failure-detection latency (OOMKilled step), makespan. Writes
+One LocalCluster (a real node: pods are containers of the user-code image), one PostgreSQL, one code
+location (`bench/code_location.py`), our K8s run launcher for every run: only the step executor
+differs. `--repeat N` runs (default 5) per scenario and executor, interleaved; tables give the
+median with min-max. For `process_numbers`, the cold-start breakdown of one step.
+Per run: Kubernetes API requests per step (the executor's own, attributed by ServiceAccount + APF
+FlowSchemas; every client's too), step-ready to K8s Job creation latency, failure-detection latency
+(OOMKilled step), makespan. Writes
 `bench/results/step_executor.json` and `docs/images/step_executor_bench.png`.
 """
 
@@ -27,16 +30,25 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cluster_setup, measures, report  # noqa: E402
+from bench import cluster_setup, cold_start, measures, report  # noqa: E402
 from bench.apiserver_metrics import Snapshot, requests_in, scrape  # noqa: E402
 from bench.code_location import EXECUTORS, SCENARIOS, job_name  # noqa: E402
 from bench.observer import NamespaceObserver  # noqa: E402
 from dagster_ext.k8s.client import ConnectionSettings, K8sGateway  # noqa: E402
 from dagster_ext.testing import LocalCluster  # noqa: E402
-from dagster_ext.testing.deployment import CodeLocation, DagsterDeployment, dagster_deployment  # noqa: E402
+from dagster_ext.testing.deployment import (  # noqa: E402
+    HOME_VOLUME,
+    CodeLocation,
+    DagsterDeployment,
+    dagster_deployment,
+    default_launcher_config,
+    home_volume,
+)
 from dagster_ext.testing.services import postgres_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "step_executor.json"
+STEP_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+COLD_START_STEP = ("filter_even_numbers", ("generate_numbers",), ("sum_even_numbers",))
 PLOT = ROOT / "docs" / "images" / "step_executor_bench.png"
 IDLE_BASELINE_S = 30.0
 SETTLE_S = 3.0  # after the last pod ends: watches closed, counters updated
@@ -54,11 +66,18 @@ class Bench:
 
 
 def executor_run_config(bench: Bench) -> dict[str, Any]:
-    """The same executor config for both: the executor authenticates as its own ServiceAccount."""
+    """The same executor config for both. Each runs in the run pod, in-cluster, as the run pod's
+    ServiceAccount: the executor's own identity, so the API server attributes its requests. Both
+    get the same step resources and the shared `$DAGSTER_HOME` volume explicitly: dagster-k8s's
+    executor takes nothing from a run launcher that is not its own."""
+    home = bench.deployment.home
     config = {
-        "load_incluster_config": False,
-        "kubeconfig_file": str(bench.executor_kubeconfig),
+        "load_incluster_config": True,
         "job_namespace": bench.namespace,
+        "service_account_name": cluster_setup.EXECUTOR_SA,
+        "volumes": [home_volume(home)],
+        "volume_mounts": [{"name": HOME_VOLUME, "mountPath": str(home)}],
+        "step_k8s_config": {"container_config": {"resources": STEP_RESOURCES}},
     }
     return {"execution": {"config": config}}
 
@@ -155,6 +174,17 @@ def figures(
         return bench.observer.job_added_at(step_k8s_job(run_id, step))
 
     steps = sum(1 for step in upstream if created_at(step) is not None)
+    breakdown = None
+    if scenario == "process_numbers":
+        step, ups, downs = COLD_START_STEP
+        breakdown = cold_start.breakdown(
+            events,
+            step=step,
+            upstream=ups,
+            downstream=downs,
+            k8s_job_added=created_at(step),
+            milestones=bench.observer.milestones_of(step_k8s_job(run_id, step)),
+        )
     failure = None
     if scenario == "oom":
         pod_end = bench.observer.pod_end_of(step_k8s_job(run_id, "oom_step"))
@@ -172,7 +202,7 @@ def figures(
         ready=measures.ready_to_create(events, upstream, created_at),
         launch=measures.launch_to_create(events, created_at),
         failure=failure,
-    )
+    ) | ({"cold_start": breakdown} if breakdown else {})
 
 
 @contextmanager
@@ -196,13 +226,19 @@ def bench_environment(work_dir: Path) -> Iterator[Bench]:
         )
         from kubernetes import client
 
+        home = work_dir / "dagster_home"
+        launcher = default_launcher_config(
+            namespace=namespace, kubeconfig_path=str(cluster.kubeconfig_path), home=home
+        )
+        launcher["service_account_name"] = cluster_setup.EXECUTOR_SA  # the run pods' identity
         with dagster_deployment(
             postgres=postgres,
             namespace=namespace,
             kubeconfig_path=str(cluster.kubeconfig_path),
             core_v1=client.CoreV1Api(api_client),
             location=location,
-            home=work_dir / "dagster_home",
+            launcher_config=launcher,
+            home=home,
         ) as deployment:
             cluster_setup.create_instance_config_map(
                 api_client, namespace=namespace, dagster_yaml=deployment.home / "dagster.yaml"
@@ -225,6 +261,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="a subset is a smoke run: figures are printed as JSON, nothing is written",
     )
     parser.add_argument("--idle-seconds", type=float, default=IDLE_BASELINE_S)
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="runs per scenario and executor, interleaved (default 5)"
+    )
     return parser.parse_args(argv)
 
 
@@ -236,7 +275,10 @@ def main(argv: list[str]) -> int:
     ):
         code = report.code_state(ROOT)
         idle = measure_idle(bench, args.idle_seconds)
-        runs = [measure_run(bench, s, executor) for s in args.scenarios for executor in EXECUTORS]
+        runs = []
+        for rep in range(args.repeat):  # interleaved; the executor that goes first alternates
+            order = list(EXECUTORS) if rep % 2 == 0 else list(reversed(EXECUTORS))
+            runs += [measure_run(bench, s, executor) for s in args.scenarios for executor in order]
     summary = report.summarize(runs, idle=idle, code=code)
     if args.scenarios != list(SCENARIOS):
         print(json.dumps(summary["runs"], indent=2))
@@ -244,6 +286,8 @@ def main(argv: list[str]) -> int:
     report.write_json(summary, RESULTS)
     report.plot(summary, PLOT)
     print(report.table(summary))
+    print()
+    print(report.cold_start_table(summary))
     return 0
 
 

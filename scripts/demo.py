@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from dagster_ext.testing import LocalCluster  # noqa: E402
 from dagster_ext.testing._procs import stop_process_group  # noqa: E402
-from dagster_ext.testing.deployment import CodeLocation, dagster_deployment  # noqa: E402
+from dagster_ext.testing.deployment import LOCAL_IMAGE, CodeLocation, dagster_deployment  # noqa: E402
 from dagster_ext.testing.services import postgres_server  # noqa: E402
 
 NAMESPACE = "dagster"
@@ -44,11 +44,11 @@ def banner(text: str) -> None:
 
 
 def render() -> None:
-    banner("dagster-ext render: the seed's generate_numbers step pod, each field with its layer")
+    banner("dagster-ext render: the generate_numbers step pod, each field with its layer")
     instance_yaml = ROOT / "examples" / "instance" / "dagster.yaml"
     cmd = [sys.executable, "-m", "dagster_ext.cli", "render", "-f", str(ROOT / "examples" / "definitions.py")]
     cmd += ["--job", "process_numbers_k8s", "--op", "generate_numbers", "--instance", str(instance_yaml)]
-    cmd += ["--image", "dagster-ext/local:dev"]
+    cmd += ["--image", LOCAL_IMAGE]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     keep = ("nodeSelector", "node-group", "limits", "requests", "cpu", "memory", "kind:", "name: dagster-")
     for line in out.splitlines():
@@ -100,7 +100,7 @@ def main() -> int:
     render()
     from kubernetes import client, config
 
-    banner("starting a local Kubernetes control plane and PostgreSQL")
+    banner("starting a local Kubernetes cluster (control plane and a real node) and PostgreSQL")
     with LocalCluster() as cluster, postgres_server() as postgres:
         api = config.new_client_from_config(config_file=str(cluster.kubeconfig_path))
         core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
@@ -112,6 +112,7 @@ def main() -> int:
             namespace=NAMESPACE,
             kubeconfig_path=str(cluster.kubeconfig_path),
             core_v1=core,
+            rbac_v1=client.RbacAuthorizationV1Api(api),
             location=LOCATION,
         ) as deployment:
             worker = subprocess.Popen(
@@ -134,7 +135,7 @@ def main() -> int:
                 stop_process_group(worker)
         api.close()
     banner("summary")
-    ok = "all seed workflows succeeded (55 four times; HELLO and GOODBYE streamed)"
+    ok = "all example workflows succeeded (55 four times; HELLO and GOODBYE streamed)"
     print(ok if all(results) else f"FAILED: {results}")
     return 0 if all(results) else 1
 

@@ -52,3 +52,5 @@ fi
 
 # Kubernetes binaries and the node's image registry: built once, then cached.
 .venv/bin/dagster-ext cluster build >/dev/null
+# The images of the local node (user-code, busybox, sandbox): rebuilt only where stale.
+.venv/bin/dagster-ext image build >/dev/null

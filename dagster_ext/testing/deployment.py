@@ -5,9 +5,10 @@ Runs are submitted the way users submit them (`dagster job launch` through the i
 launcher), so what the tests exercise is what a deployment does. The run and step pods run the
 user-code image, which holds the same source at another path: the code location is served by module
 name (`-m tests.integration.code_location`), so the origin it hands to pods names no host path.
-Step outputs (the default filesystem IO manager) go to a hostPath volume at `$DAGSTER_HOME/storage`
-that the launcher config mounts in the run pod and every step pod inherits; on a one-node cluster
-that is one directory, shared with Celery workers running on this machine.
+`$DAGSTER_HOME` is a hostPath volume that the launcher config mounts in the run pod and every step
+pod inherits: step outputs (the default filesystem IO manager), compute logs and the Celery
+executor's embedded broker are one directory on a one-node cluster, shared with Celery workers
+running on this machine.
 """
 
 from __future__ import annotations
@@ -223,22 +224,18 @@ def default_launcher_config(*, namespace: str, kubeconfig_path: str, home: Path)
             "limits": {"cpu": "2000m", "memory": "4096Mi"},
         },
         "run_k8s_config": {"pod_spec_config": {"nodeSelector": {"node-group.dp.ssup2": "worker"}}},
-        "volumes": [storage_volume(home)],
-        "volume_mounts": [{"name": STORAGE_VOLUME, "mountPath": str(home / "storage")}],
+        "volumes": [home_volume(home)],
+        "volume_mounts": [{"name": HOME_VOLUME, "mountPath": str(home)}],
         "failure_grace_seconds": {"image_pull": 0, "unschedulable": 5, "container_config": 5},
     }
 
 
-STORAGE_VOLUME = "dagster-storage"
+HOME_VOLUME = "dagster-home"
 
 
-def storage_volume(home: Path) -> dict[str, Any]:
-    """Step outputs shared by the run pod, its step pods and this machine (one node: one directory)."""
-    (home / "storage").mkdir(parents=True, exist_ok=True)
-    return {
-        "name": STORAGE_VOLUME,
-        "hostPath": {"path": str(home / "storage"), "type": "DirectoryOrCreate"},
-    }
+def home_volume(home: Path) -> dict[str, Any]:
+    """`$DAGSTER_HOME` shared by the run pod, its step pods and this machine (one node: one directory)."""
+    return {"name": HOME_VOLUME, "hostPath": {"path": str(home), "type": "DirectoryOrCreate"}}
 
 
 RUN_WORKER_RULES: list[dict[str, Any]] = [

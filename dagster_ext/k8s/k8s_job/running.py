@@ -43,10 +43,11 @@ log = logging.getLogger(__name__)
 SYNC_TIMEOUT_S: Final = 60.0
 # How often state is re-read from the tracker's memory while no log line arrives (no API call).
 STATE_CHECK_S: Final = 0.25
-# After the K8s Job ended, how long its log streams may take to deliver their last lines.
-LOG_DRAIN_S: Final = 10.0
-# How long a log stream may stay open after its container ended before it is closed and re-read.
+# How long a log stream may stay open after its container ended before it is closed and re-read,
+# and how long the re-read may take: a follow request whose container has ended has sent every line
+# it will send, so the failure is not held back waiting for the kubelet to close it.
 LOG_LINGER_S: Final = 0.5
+LOG_REREAD_S: Final = 2.0
 # A pod killed by deletion may be reported before the K8s Job condition that explains it.
 DELETED_POD_SETTLE_S: Final = 5.0
 # Failures after which the K8s Job may still be active (the Job controller keeps trying).
@@ -185,7 +186,7 @@ class _Waiter:
             found = diagnose_k8s_job(self._tracker, self._name)
             if self._tracker.was_seen(self._name) and self._ended(found):
                 self._follow_started_pods()
-                self._pump.finish(grace_s=LOG_LINGER_S, timeout_s=LOG_DRAIN_S)
+                self._pump.finish(grace_s=LOG_LINGER_S, timeout_s=LOG_REREAD_S)
                 self._drain(block_s=0)
                 return self._settled(found)
             if deadline is not None and clock() >= deadline:

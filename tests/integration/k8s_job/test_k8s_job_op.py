@@ -53,8 +53,6 @@ def wait_for(predicate: Any, *, timeout_s: float, what: str) -> None:
 def test_k8s_job_inherits_the_step_pod_streams_its_log_and_completes(
     k8s_cluster: Any, k8s_namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not k8s_cluster.is_local:
-        pytest.skip("the pod waits for a file on this machine (pods are local processes)")
     owner = k8s_cluster.core_v1.create_namespaced_pod(
         k8s_namespace,
         {
@@ -65,7 +63,7 @@ def test_k8s_job_inherits_the_step_pod_streams_its_log_and_completes(
     for key, value in ((POD_NAME_ENV, "run-pod"), (POD_NAMESPACE_ENV, k8s_namespace)):
         monkeypatch.setenv(key, value)
     monkeypatch.setenv(POD_UID_ENV, owner.metadata.uid)
-    signal = tmp_path / "go-on"
+    signal = "/tmp/go-on"  # created in the container by an exec once the first line has arrived
     script = (
         f"echo first-line; while [ ! -e {signal} ]; do sleep 0.1; done; "
         'echo second-line; echo "env: $FROM_JOB $FROM_OP $OVERRIDE"'
@@ -86,7 +84,7 @@ def test_k8s_job_inherits_the_step_pod_streams_its_log_and_completes(
             assert pod.status.phase == "Running"
             assert "second-line" not in log_messages(instance)
         finally:
-            signal.touch()
+            _exec(k8s_cluster, k8s_namespace, external_pods(k8s_cluster, k8s_namespace), ["touch", signal])
         result = run.join(timeout_s=120)
         assert result.success, step_failure_text(result) if not result.success else ""
         messages = log_messages(instance)
@@ -112,6 +110,23 @@ def test_k8s_job_inherits_the_step_pod_streams_its_log_and_completes(
     assert env == {"FROM_JOB": "job-tag", "FROM_OP": "op-tag", "OVERRIDE": "op-config"}
 
 
+def _exec(k8s_cluster: Any, namespace: str, pods: list[Any], command: list[str]) -> None:
+    """Run `command` in the pod's container through the API (exec), as `kubectl exec` does."""
+    from kubernetes.stream import stream
+
+    for pod in pods:
+        stream(
+            k8s_cluster.core_v1.connect_get_namespaced_pod_exec,
+            pod.metadata.name,
+            namespace,
+            command=command,
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+        )
+
+
 def test_failing_command_fails_the_op_with_exit_code_and_log_tail(
     k8s_cluster: Any, k8s_namespace: str, tmp_path: Path
 ) -> None:
@@ -132,7 +147,7 @@ def test_failing_command_fails_the_op_with_exit_code_and_log_tail(
 def test_oom_fails_the_op_with_oomkilled_and_keeps_the_k8s_job_when_asked(
     k8s_cluster: Any, k8s_namespace: str, tmp_path: Path
 ) -> None:
-    allocate = "python -c \"b = b'x' * (1024 * 1024 * 1024); print(len(b))\""
+    allocate = "head -c 1024m /dev/zero | tail"  # tail holds it all: the kernel OOM-kills it
     config = op_config(
         k8s_cluster.kubeconfig_path,
         command=["/bin/sh", "-c", allocate],
