@@ -63,7 +63,9 @@ def _spawn_redis(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
     if binary is None:
         raise ServiceError("redis-server not found: run scripts/setup.sh (apt-get install redis-server)")
     args = [binary, "--bind", *listen_addresses(), "--port", str(port), "--dir", str(data_dir)]
-    args += ["--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "yes"]
+    # Protected mode would refuse pods (they connect from the bridge, not loopback); the server listens
+    # only on loopback and the node bridge, which nothing outside this machine reaches.
+    args += ["--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no"]
     log = open(data_dir / "redis.log", "ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
