@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from dagster_ext.k8s.spec.config import JOB_SECTIONS, SERVER_SECTIONS, K8sConfig, parse_sections
-from dagster_ext.k8s.spec.env_vars import env_from, env_vars, launcher_env, optional_str
+from dagster_ext.k8s.spec.env_vars import (
+    env_from,
+    env_var_name,
+    env_vars,
+    launcher_env,
+    optional_str,
+    str_list,
+    upper_wins,
+)
 from dagster_ext.k8s.spec.merging import merge_configs
 from dagster_ext.k8s.spec.names import is_dns1123_label
 from dagster_ext.k8s.spec.schema import Problems, child_path, describe, normalise_field, suggest
@@ -84,10 +92,29 @@ def parse_container_context(
         problems.raise_if_any()
     assert isinstance(value, Mapping)
     k8s: dict[str, Any] = dict(value.get("k8s") or {})
-    shared_env_vars = list(value.get("env_vars") or [])
+    shared_env_vars = _shared_env_vars(value.get("env_vars"), k8s.get("env_vars"), path=path)
     if shared_env_vars:
         k8s["env_vars"] = [*shared_env_vars, *(k8s.get("env_vars") or [])]
     return parse_k8s_container_context(k8s, environ=environ, path=child_path(path, "k8s"))
+
+
+def _shared_env_vars(shared: object, own: object, *, path: str) -> list[object]:
+    """The platform-independent `env_vars`, minus the names `k8s.env_vars` sets again (the
+    more specific key wins); a name repeated within the list itself is an error."""
+    problems = Problems()
+    items = str_list(shared, path=child_path(path, "env_vars"), problems=problems)
+    first: dict[str | None, int] = {}
+    for index, item in enumerate(items):
+        name = env_var_name(item)
+        if name and name in first:
+            problems.add(
+                f"{child_path(path, 'env_vars')}[{index}]",
+                f"same name as item [{first[name]}]; each name may appear once",
+            )
+        first.setdefault(name, index)
+    problems.raise_if_any()
+    overridden = {env_var_name(item) for item in (own if isinstance(own, list) else [])}
+    return [item for item in items if env_var_name(item) not in overridden]
 
 
 def parse_k8s_container_context(
@@ -212,11 +239,11 @@ def _shorthand_config(
     references = env_from(value, path=path, problems=problems)
     if references:
         sections["container_config"]["envFrom"] = references
-    env = [
-        *leading_env,
-        *env_vars(value.get("env_vars"), environ, path=child_path(path, "env_vars"), problems=problems),
-    ]
-    env.extend(sections["container_config"].pop("env", None) or [])
+    env = upper_wins(
+        leading_env,
+        env_vars(value.get("env_vars"), environ, path=child_path(path, "env_vars"), problems=problems),
+        sections["container_config"].pop("env", None) or [],
+    )
     if env:
         sections["container_config"]["env"] = env
     return K8sConfig.from_sections(sections)

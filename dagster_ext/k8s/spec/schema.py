@@ -19,6 +19,7 @@ from typing import Any, Literal
 from dagster_ext.errors import ConfigError
 from dagster_ext.k8s.spec import checks
 from dagster_ext.k8s.spec._k8s_schema import MODELS, REQUIRED
+from dagster_ext.k8s.spec.named_lists import duplicate_reason, duplicates
 
 _LIST_RE = re.compile(r"^list\[(.+)\]\Z")
 _DICT_RE = re.compile(r"^dict\[str, (.+)\]\Z")
@@ -129,13 +130,21 @@ def normalise_object(
         seen[snake] = key
         result[camel] = normalise_field(model, snake, item, path=item_path, problems=problems)
     if check_required:
-        _check_required(model, seen, path=path, problems=problems)
+        _check_required(model, seen, result, path=path, problems=problems)
     return result
 
 
-def _check_required(model: str, seen: Mapping[str, str], *, path: str, problems: Problems) -> None:
-    for snake in sorted(REQUIRED.get(model, frozenset()) - set(seen)):
-        problems.add(child_path(path, MODELS[model][snake][0]), f"required field of {model} is missing")
+def _check_required(
+    model: str, seen: Mapping[str, str], result: Mapping[str, Any], *, path: str, problems: Problems
+) -> None:
+    """A required field set to null is missing too: null means "unset", and the item would be
+    rendered without it (a nameless env var or volume)."""
+    for snake in sorted(REQUIRED.get(model, frozenset())):
+        camel = MODELS[model][snake][0]
+        if snake not in seen:
+            problems.add(child_path(path, camel), f"required field of {model} is missing")
+        elif result.get(camel) is None:
+            problems.add(child_path(path, camel), f"required field of {model} must not be null")
 
 
 def normalise_field(model: str, snake: str, value: object, *, path: str, problems: Problems) -> Any:
@@ -147,7 +156,11 @@ def normalise_field(model: str, snake: str, value: object, *, path: str, problem
         for problem_path, problem in special(value, path):
             problems.add(problem_path, problem)
         return value
-    normalised = normalise_value(value, MODELS[model][snake][1], path=path, problems=problems)
+    camel, openapi_type = MODELS[model][snake]
+    normalised = normalise_value(value, openapi_type, path=path, problems=problems)
+    if isinstance(normalised, list):
+        for index, first in duplicates(camel, normalised):
+            problems.add(f"{path}[{index}]", duplicate_reason(camel, first))
     field_check = checks.field_check(model, snake)
     if field_check is not None and isinstance(normalised, str):
         reason = field_check(normalised)
