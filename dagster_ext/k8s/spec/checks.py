@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from dagster_ext.k8s.spec.labels import label_key_problem, label_value_problem
-from dagster_ext.k8s.spec.names import is_dns1123_label
+from dagster_ext.k8s.spec.names import is_dns1123_label, is_dns1123_subdomain
 from dagster_ext.k8s.spec.quantities import quantity_problem
 
 # (path, reason) pairs; a special check replaces the type check of its field
@@ -21,6 +21,8 @@ SpecialCheck = Callable[[object, str], list[tuple[str, str]]]
 StringCheck = Callable[[str], "str | None"]
 
 _PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_]+\Z")
+_CONFIG_MAP_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+\Z")
+_PORT_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
 
 def _key_path(parent: str, key: str) -> str:
@@ -102,6 +104,45 @@ def _dns_label(value: str) -> str | None:
     )
 
 
+def _dns_subdomain(value: str) -> str | None:
+    if is_dns1123_subdomain(value):
+        return None
+    return (
+        "not a valid object name: at most 253 lower-case letters, digits, '-' and '.', "
+        "starting and ending with a letter or digit"
+    )
+
+
+def _dns_label_if_set(value: str) -> str | None:
+    """Optional names (hostname, subdomain): empty means unset, as for the API server."""
+    return _dns_label(value) if value else None
+
+
+def _dns_subdomain_if_set(value: str) -> str | None:
+    return _dns_subdomain(value) if value else None
+
+
+def _config_map_key(value: str) -> str | None:
+    if value not in ("", ".", "..") and len(value) <= 253 and _CONFIG_MAP_KEY_RE.match(value):
+        return None
+    return "not a valid key: at most 253 letters, digits, '-', '_' and '.' (not '.' or '..')"
+
+
+def _port_name(value: str) -> str | None:
+    """IANA service name, as the API server checks `ports[].name`."""
+    if not value or (
+        len(value) <= 15
+        and _PORT_NAME_RE.match(value)
+        and "--" not in value
+        and any(c.isalpha() for c in value)
+    ):
+        return None
+    return (
+        "not a valid port name: at most 15 lower-case letters, digits and '-', with at least one "
+        "letter, no '--', starting and ending with a letter or digit"
+    )
+
+
 def _env_name(value: str) -> str | None:
     if not value:
         return "environment variable name must not be empty"
@@ -134,6 +175,28 @@ _STRING: dict[tuple[str, str], StringCheck] = {
     ("V1Toleration", "operator"): _one_of("Exists", "Equal"),
     ("V1Toleration", "effect"): _one_of("", "NoSchedule", "PreferNoSchedule", "NoExecute"),
     ("V1Container", "termination_message_policy"): _one_of("File", "FallbackToLogsOnError"),
+    ("V1ContainerPort", "protocol"): _one_of("TCP", "UDP", "SCTP"),
+    ("V1ContainerPort", "name"): _port_name,
+    ("V1JobSpec", "completion_mode"): _one_of("NonIndexed", "Indexed"),
+    ("V1JobSpec", "pod_replacement_policy"): _one_of("TerminatingOrFailed", "Failed"),
+    ("V1PodSpec", "preemption_policy"): _one_of("PreemptLowerPriority", "Never"),
+    # names of objects a pod refers to: the API server checks some; a name it does not check but
+    # that no object can have (a secret volume's `secretName`) leaves the pod waiting forever
+    ("V1PodSpec", "service_account_name"): _dns_subdomain_if_set,
+    ("V1PodSpec", "service_account"): _dns_subdomain_if_set,
+    ("V1PodSpec", "priority_class_name"): _dns_subdomain_if_set,
+    ("V1PodSpec", "hostname"): _dns_label_if_set,
+    ("V1PodSpec", "subdomain"): _dns_label_if_set,
+    ("V1SecretKeySelector", "name"): _dns_subdomain,
+    ("V1SecretKeySelector", "key"): _config_map_key,
+    ("V1ConfigMapKeySelector", "name"): _dns_subdomain,
+    ("V1ConfigMapKeySelector", "key"): _config_map_key,
+    ("V1SecretEnvSource", "name"): _dns_subdomain,
+    ("V1ConfigMapEnvSource", "name"): _dns_subdomain,
+    ("V1SecretVolumeSource", "secret_name"): _dns_subdomain,
+    ("V1ConfigMapVolumeSource", "name"): _dns_subdomain,
+    ("V1PersistentVolumeClaimVolumeSource", "claim_name"): _dns_subdomain,
+    ("V1LocalObjectReference", "name"): _dns_subdomain_if_set,
 }
 
 

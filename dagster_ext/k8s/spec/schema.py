@@ -20,6 +20,7 @@ from dagster_ext.errors import ConfigError
 from dagster_ext.k8s.spec import checks
 from dagster_ext.k8s.spec._k8s_schema import MODELS, REQUIRED
 from dagster_ext.k8s.spec.named_lists import duplicate_reason, duplicates
+from dagster_ext.k8s.spec.object_rules import int_range_problem, object_problems
 
 _LIST_RE = re.compile(r"^list\[(.+)\]\Z")
 _DICT_RE = re.compile(r"^dict\[str, (.+)\]\Z")
@@ -131,6 +132,8 @@ def normalise_object(
         result[camel] = normalise_field(model, snake, item, path=item_path, problems=problems)
     if check_required:
         _check_required(model, seen, result, path=path, problems=problems)
+    for child, reason in object_problems(model, result):
+        problems.add(child_path(path, child) if child else path, reason)
     return result
 
 
@@ -161,6 +164,10 @@ def normalise_field(model: str, snake: str, value: object, *, path: str, problem
     if isinstance(normalised, list):
         for index, first in duplicates(camel, normalised):
             problems.add(f"{path}[{index}]", duplicate_reason(camel, first))
+    if isinstance(normalised, int) and not isinstance(normalised, bool):
+        range_reason = int_range_problem(model, snake, normalised)
+        if range_reason:
+            problems.add(path, range_reason)
     field_check = checks.field_check(model, snake)
     if field_check is not None and isinstance(normalised, str):
         reason = field_check(normalised)

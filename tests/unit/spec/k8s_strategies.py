@@ -16,6 +16,8 @@ label_keys = st.from_regex(r"([a-z]{1,5}\.[a-z]{2,3}/)?[a-z]([-a-z0-9]{0,8}[a-z0
 names = st.from_regex(r"[a-z]([-a-z0-9]{0,6}[a-z0-9])?", fullmatch=True)
 env_names = st.from_regex(r"[A-Z][A-Z0-9_]{0,6}", fullmatch=True)
 quantities = st.sampled_from(["1", "250m", "500m", "2", "1Gi", "512Mi", "4096Mi"])
+# mounts refer to these; a test rendering whole pods defines them in a base layer
+MOUNTED_VOLUMES = ["data-a", "data-b"]
 small_text = st.text(alphabet=string.ascii_letters + string.digits + " -_/", max_size=12)
 
 
@@ -37,7 +39,9 @@ container_config = st.fixed_dictionaries(
         "env": env,
         "resources": resources,
         "volumeMounts": unique_list(
-            st.fixed_dictionaries({"name": names, "mountPath": st.sampled_from(["/a", "/b", "/c"])}),
+            st.fixed_dictionaries(
+                {"name": st.sampled_from(MOUNTED_VOLUMES), "mountPath": st.sampled_from(["/a", "/b", "/c"])}
+            ),
             "mountPath",
         ),
         "workingDir": st.sampled_from(["/app", "/tmp"]),
