@@ -221,12 +221,20 @@ def _load_yaml(text: str, *, where: str) -> Mapping[str, Any]:
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"not valid YAML: {err}", path=where) from err
+        raise ConfigError(_yaml_problem(err), path=where) from err
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise ConfigError("expected a YAML mapping", path=where)
     return value
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """Where and what, without the snippet of the document PyYAML quotes (it may hold a secret)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or "cannot be parsed"
+    where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+    return f"not valid YAML: {problem}{where}"
 
 
 def _resolve_env_sources(value: Any, *, path: str) -> Any:

@@ -25,6 +25,20 @@ _CONFIG_MAP_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+\Z")
 _PORT_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
 
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def describe(value: object) -> str:
+    """The shape of a value for an error message, never the value: any string may be a secret."""
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return _TYPE_NAMES.get(type(value), f"a {type(value).__name__}")
+
+
 def _key_path(parent: str, key: str) -> str:
     return f"{parent}.{key}" if _PLAIN_KEY_RE.match(key) else f"{parent}[{key}]"
 
@@ -65,7 +79,7 @@ def _string_map(value: object, path: str, *, check_values: bool) -> list[tuple[s
         if key_reason:
             found.append((item_path, key_reason))
         if not isinstance(item, str):
-            found.append((item_path, f"expected a string value, got {type(item).__name__} {item!r}"[:120]))
+            found.append((item_path, f"expected a string value, got {describe(item)}"))
         elif check_values:
             value_reason = label_value_problem(item)
             if value_reason:
@@ -99,7 +113,7 @@ def _dns_label(value: str) -> str | None:
     if is_dns1123_label(value):
         return None
     return (
-        f"{value!r} is not a valid name: at most 63 lower-case letters, digits and '-', "
+        "not a valid name: at most 63 lower-case letters, digits and '-', "
         "starting and ending with a letter or digit"
     )
 
@@ -147,7 +161,7 @@ def _env_name(value: str) -> str | None:
     if not value:
         return "environment variable name must not be empty"
     if "=" in value or not value.isprintable() or not value.isascii():
-        return f"{value!r} is not a valid environment variable name (printable ASCII without '=')"
+        return "not a valid environment variable name (printable ASCII without '=')"
     return None
 
 
@@ -159,7 +173,7 @@ def _one_of(*allowed: str) -> StringCheck:
         by_case = {option.lower(): option for option in allowed}
         match = by_case.get(value.lower()) or next(iter(difflib.get_close_matches(value, allowed, n=1)), None)
         hint = f"; did you mean {match!r}?" if match else ""
-        return f"{value!r} must be one of {options}{hint}"
+        return f"must be one of {options}{hint}"
 
     return check
 

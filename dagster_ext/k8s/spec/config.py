@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Literal
 
+from dagster_ext.k8s.spec.checks import describe
 from dagster_ext.k8s.spec.schema import (
     Problems,
     child_path,
     convert_object_keys,
-    describe,
     normalise_field,
     normalise_object,
     suggest,

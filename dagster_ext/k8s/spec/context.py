@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from dagster_ext.k8s.spec.checks import describe
 from dagster_ext.k8s.spec.config import JOB_SECTIONS, SERVER_SECTIONS, K8sConfig, parse_sections
 from dagster_ext.k8s.spec.env_vars import (
     env_from,
@@ -26,7 +27,7 @@ from dagster_ext.k8s.spec.env_vars import (
 )
 from dagster_ext.k8s.spec.merging import merge_configs
 from dagster_ext.k8s.spec.names import is_dns1123_label
-from dagster_ext.k8s.spec.schema import Problems, child_path, describe, normalise_field, suggest
+from dagster_ext.k8s.spec.schema import Problems, child_path, normalise_field, suggest
 
 # the launcher schema's default, applied because callers may pass a raw dagster.yaml section
 DEFAULT_NAMESPACE: Final = "default"
@@ -257,5 +258,5 @@ def _camel(snake: str) -> str:
 def _namespace(value: object, *, path: str, problems: Problems) -> str | None:
     namespace = optional_str(value, path=path, problems=problems)
     if namespace is not None and not is_dns1123_label(namespace):
-        problems.add(path, f"{namespace!r} is not a valid namespace name (DNS-1123 label)")
+        problems.add(path, "not a valid namespace name (DNS-1123 label)")
     return namespace

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from dagster_ext.k8s.spec.checks import describe
 from dagster_ext.k8s.spec.names import is_dns1123_subdomain
-from dagster_ext.k8s.spec.schema import Problems, child_path, describe
+from dagster_ext.k8s.spec.schema import Problems, child_path
 
 # the launcher schema's defaults, applied because callers may pass a raw dagster.yaml section
 DAGSTER_HOME_DEFAULT: Final = "/opt/dagster/dagster_home"
@@ -26,7 +27,8 @@ def env_from(value: Mapping[str, Any], *, path: str, problems: Problems) -> list
         for index, name in enumerate(str_list(value.get(key), path=child_path(path, key), problems=problems)):
             if not is_dns1123_subdomain(name):
                 problems.add(
-                    f"{child_path(path, key)}[{index}]", f"{name!r} is not a valid ConfigMap/Secret name"
+                    f"{child_path(path, key)}[{index}]",
+                    "not a valid ConfigMap/Secret name (DNS-1123 subdomain)",
                 )
             refs.append({ref: {"name": name}})
     return refs

@@ -288,8 +288,8 @@ def check_requests_within_limits(manifest: Mapping[str, Any], provenance: Mappin
             request_path = join(f"{base}.requests", resource)
             limit_path = join(f"{base}.limits", resource)
             problems.append(
-                f"{request_path}: request {request} (from {provenance.get(request_path, '?')}) exceeds "
-                f"limit {limit} (from {provenance.get(limit_path, '?')}); "
+                f"{request_path}: the request (from {provenance.get(request_path, '?')}) exceeds "
+                f"the limit (from {provenance.get(limit_path, '?')}); "
                 "raise the limit or lower the request"
             )
     if problems:

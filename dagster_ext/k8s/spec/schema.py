@@ -19,6 +19,7 @@ from typing import Any, Literal
 from dagster_ext.errors import ConfigError
 from dagster_ext.k8s.spec import checks
 from dagster_ext.k8s.spec._k8s_schema import MODELS, REQUIRED
+from dagster_ext.k8s.spec.checks import describe
 from dagster_ext.k8s.spec.named_lists import duplicate_reason, duplicates
 from dagster_ext.k8s.spec.object_rules import int_range_problem, object_problems
 
@@ -59,16 +60,6 @@ def child_path(parent: str, key: str) -> str:
     if _PLAIN_KEY_RE.match(key):
         return f"{parent}.{key}" if parent else key
     return f"{parent}[{key}]"
-
-
-def describe(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"[:80]
 
 
 @cache
