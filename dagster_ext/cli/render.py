@@ -29,6 +29,7 @@ from dagster_ext.k8s.spec import (
     render_run_k8s_job,
     render_step_k8s_job,
 )
+from dagster_ext.k8s.spec.bounds import DEPTH_REASON, MAX_DOCUMENT_BYTES, check_bounds
 
 SAMPLE_RUN_ID = "aaa0b6f8-b717-4aef-a4aa-4e1c590b960f"
 CONTAINER_CONTEXT_ENV = "DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT"
@@ -218,10 +219,17 @@ def _executor_config(value: str | None) -> Mapping[str, Any]:
 
 
 def _load_yaml(text: str, *, where: str) -> Mapping[str, Any]:
+    """PyYAML recurses per nesting level, so size is checked before and depth after loading
+    (a document too deep for the interpreter's stack is reported the same way)."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_DOCUMENT_BYTES:
+        raise ConfigError(f"larger than {MAX_DOCUMENT_BYTES // 1024} KiB", path=where)
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(_yaml_problem(err), path=where) from err
+    except RecursionError as err:
+        raise ConfigError(DEPTH_REASON, path=where) from err
+    check_bounds(value, path=where)
     if value is None:
         return {}
     if not isinstance(value, Mapping):

@@ -27,6 +27,7 @@ from dagster_ext.k8s.spec import (
     parse_k8s_config,
     parse_k8s_container_context,
 )
+from dagster_ext.k8s.spec.bounds import check_bounds
 from dagster_ext.k8s.spec.checks import describe
 from dagster_ext.k8s.status import DiagnosisSettings
 
@@ -112,6 +113,7 @@ def parse_k8s_job_call(
 
     `environ` resolves `env_vars: [KEY]` from the op's process, as dagster-k8s does.
     """
+    check_bounds(config, path=path)
     errors: list[ConfigError] = []
     shorthand = _collect(errors, lambda: _shorthand(config, path=path, environ=environ), K8sConfig())
     sections = _collect(errors, lambda: _sections(config, path=path), K8sConfig())

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Literal
 
+from dagster_ext.k8s.spec.bounds import text_problem, value_problem
 from dagster_ext.k8s.spec.checks import describe
 from dagster_ext.k8s.spec.schema import (
     Problems,
@@ -168,7 +169,12 @@ def parse_merge_behavior(value: object, *, path: str, problems: Problems) -> Mer
 
 
 def decode_json(value: object, *, path: str, problems: Problems) -> object:
-    """Tags hold JSON strings; config dicts pass through unchanged."""
+    """Tags hold JSON strings; config dicts pass through unchanged. Input beyond the size or
+    nesting limits (`bounds`) is a problem and decodes to None, so nothing recurses into it."""
+    reason = text_problem(value) if isinstance(value, str) else value_problem(value)
+    if reason:
+        problems.add(path, f"{reason}; a Job's configuration never needs that")
+        return None
     if not isinstance(value, str):
         return value
     try:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from dagster_ext.k8s.spec.bounds import check_bounds
 from dagster_ext.k8s.spec.checks import describe
 from dagster_ext.k8s.spec.config import JOB_SECTIONS, SERVER_SECTIONS, K8sConfig, parse_sections
 from dagster_ext.k8s.spec.env_vars import (
@@ -80,6 +81,7 @@ def parse_container_context(
     problems = Problems()
     if isinstance(value, str) and not value.strip():
         return SourceConfig()  # an empty env var means no container context
+    check_bounds(value, path=path)
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -122,6 +124,7 @@ def parse_k8s_container_context(
     value: Mapping[str, Any], *, environ: Mapping[str, str] | None = None, path: str = "container_context.k8s"
 ) -> SourceConfig:
     """The `k8s` part of a container context; unknown keys are errors, as in dagster-k8s."""
+    check_bounds(value, path=path)
     problems = Problems()
     for key in value:
         if key not in CONTAINER_CONTEXT_KEYS:
@@ -155,6 +158,7 @@ def parse_launcher_config(
     config schema. With `dagster_env`, `dagster_home` (default as in the launcher schema) and
     `postgres_password_secret` become env vars, as dagster-k8s does for run and step pods.
     """
+    check_bounds(value, path=path)
     problems = Problems()
     system_env = launcher_env(value, path=path, problems=problems) if dagster_env else []
     result = _parse_source(
@@ -174,6 +178,7 @@ def parse_executor_config(
     value: Mapping[str, Any], *, environ: Mapping[str, str] | None = None, path: str = "execution.config"
 ) -> tuple[SourceConfig, dict[str, K8sConfig]]:
     """A K8s step executor's config: (its step layer, `per_step_k8s_config` by op name)."""
+    check_bounds(value, path=path)
     problems = Problems()
     result = _parse_source(value, raw_key="step_k8s_config", environ=environ, path=path, problems=problems)
     namespace = _namespace(
