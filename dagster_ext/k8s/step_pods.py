@@ -142,6 +142,22 @@ def render_step_pod(
     return render_step(step_render_inputs(ctx, executor_config=executor_config, environ=environ))
 
 
+def k8s_step_executor_config(step_context: Any) -> Mapping[str, Any] | None:
+    """The K8s step executor's resolved config when the step's job runs under it, else None.
+
+    Read from the step's own execution context (the job definition and the run config it was
+    resolved with), so it holds in the step pod as in the run worker; a `configured` copy of the
+    executor keeps its creation function, and dagster-k8s's executor of the same name is not ours.
+    """
+    from dagster_ext.k8s.step_executor.executor import k8s_job_executor
+
+    executor_def = getattr(step_context.job_def, "executor_def", None)
+    if getattr(executor_def, "executor_creation_fn", None) is not k8s_job_executor.executor_creation_fn:
+        return None
+    config = step_context.resolved_run_config.execution.execution_engine_config
+    return dict(config or {})
+
+
 def default_step_namespace(run_launcher: Any, executor_config: Mapping[str, Any]) -> str:
     launcher = launcher_config_of(run_launcher) or {}
     return str(executor_config.get("job_namespace") or launcher.get("job_namespace") or "default")

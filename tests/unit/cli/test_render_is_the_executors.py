@@ -1,10 +1,13 @@
 """`dagster-ext render` and the K8s step executor render a step's K8s Job through one function
 (`step_pods.render_step`) with the same inputs: the executor's side is a real Dagster step
-handler context of the same job, under an instance with our K8s run launcher and allowlists."""
+handler context of the same job, under an instance with our K8s run launcher and allowlists.
+The same context shows that a step under our executor hands its executor config (and so
+`step_k8s_config` / `per_step_k8s_config`) to `execute_k8s_job`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ from dagster import DagsterInstance
 from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.execution.api import create_execution_plan
 from dagster._core.execution.context.system import PlanData, PlanOrchestrationContext
-from dagster._core.execution.context_creation_job import create_context_free_log_manager
+from dagster._core.execution.context_creation_job import create_context_free_log_manager, scoped_job_context
 from dagster._core.execution.plan.step import ExecutionStep
 from dagster._core.execution.retries import RetryMode
 from dagster._core.executor.in_process import InProcessExecutor
@@ -25,8 +28,14 @@ from dagster._grpc.types import ExecuteStepArgs
 from dagster_ext.cli import main
 from dagster_ext.cli.render import STEP_ARGS_PLACEHOLDER
 from dagster_ext.k8s import step_pods
+from dagster_ext.k8s.k8s_job import StepOrigin, parse_k8s_job_call, render_k8s_job_call
 from dagster_ext.k8s.spec import COMPRESSED_STEP_ARGS_ENV
-from dagster_ext.k8s.step_pods import StepRenderInputs, render_step_pod, step_render_inputs
+from dagster_ext.k8s.step_pods import (
+    StepRenderInputs,
+    k8s_step_executor_config,
+    render_step_pod,
+    step_render_inputs,
+)
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "step_defs.py"
 RUN_ID = "0b1e2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -138,3 +147,45 @@ def test_the_shared_render_applies_allowlists_ttl_and_image_fallback(dagster_hom
     assert container["resources"] == {"limits": {"cpu": "2"}}  # per_step_k8s_config[heavy]
     assert pod["nodeSelector"] == {"pool": "steps"} and pod["serviceAccountName"] == "dagster"
     assert manifest["metadata"]["namespace"] == "steps"
+
+
+def test_a_step_under_our_executor_hands_its_executor_config_to_execute_k8s_job(dagster_home: Path) -> None:
+    ctx, executor_config = handler_context(dagster_home)
+    recon = ReconstructableJob.for_file(str(FIXTURE), "step_job")
+    plan = create_execution_plan(recon)
+    with scoped_job_context(plan, recon, {}, ctx.dagster_run, ctx.instance) as plan_context:
+        step = plan.get_step_by_key("heavy")
+        assert isinstance(step, ExecutionStep)
+        step_context = plan_context.for_step(step)  # what the op's context holds
+        assert k8s_step_executor_config(step_context) == executor_config
+    origin = StepOrigin(
+        run_id=RUN_ID,
+        dagster_job="step_job",
+        step_key="heavy",
+        executor_config=k8s_step_executor_config(step_context),
+        op_name=step_context.step.op_name,
+    )
+    call = parse_k8s_job_call({"image": "busybox"}, path="execute_k8s_job", environ={})
+    manifest = render_k8s_job_call(call, origin, sequence=0, environ={}).manifest
+    pod = manifest["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "steps"}  # step_k8s_config
+    assert pod["containers"][0]["resources"] == {"limits": {"cpu": "2"}}  # per_step_k8s_config[heavy]
+    assert manifest["metadata"]["namespace"] == "steps"  # the executor's job_namespace, as for the step pod
+
+
+def test_other_executors_contribute_no_executor_layer() -> None:
+    from dagster import job, op
+    from dagster_k8s import k8s_job_executor as dagster_k8s_executor
+
+    @op
+    def noop() -> None:
+        pass
+
+    for executor_def in (dagster_k8s_executor, None):
+
+        @job(executor_def=executor_def)
+        def other() -> None:
+            noop()
+
+        resolved = ResolvedRunConfig.build(other, {})
+        assert k8s_step_executor_config(SimpleNamespace(job_def=other, resolved_run_config=resolved)) is None
