@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from dagster_ext.k8s.spec.labels import label_key_problem, label_value_problem
+
 INT32_MAX: Final = 2**31 - 1
 INT64_MAX: Final = 2**63 - 1
 NON_NEGATIVE: Final = (0, INT32_MAX)
@@ -75,6 +77,8 @@ def object_problems(model: str, value: Mapping[str, object]) -> list[tuple[str |
         if len(sources) > 1:
             return [(None, "a volume has one source (emptyDir, secret, configMap, ...); set only one")]
         return []
+    if model == "V1Toleration":
+        return _toleration_problems(value)
     if model == "V1EnvVar":
         if "valueFrom" in set_fields and value.get("value"):
             return [("valueFrom", "set either `value` or `valueFrom`, not both")]
@@ -87,3 +91,22 @@ def object_problems(model: str, value: Mapping[str, object]) -> list[tuple[str |
     if len(chosen) > 1 or (required and not chosen):
         return [(None, f"set exactly one of {names}")]
     return []
+
+
+def _toleration_problems(value: Mapping[str, object]) -> list[tuple[str | None, str]]:
+    """`ValidateTolerations`: the key is a label key, an empty key needs `Exists`, `Exists` takes
+    no value, `Equal` a label value, `tolerationSeconds` only with `NoExecute`."""
+    key, operator = value.get("key") or "", value.get("operator") or "Equal"
+    text = value.get("value") or ""
+    found: list[tuple[str | None, str]] = []
+    if isinstance(key, str) and key and (reason := label_key_problem(key)):
+        found.append(("key", reason))
+    if not key and operator != "Exists":
+        found.append(("operator", "must be 'Exists' when `key` is empty (match all keys)"))
+    if value.get("tolerationSeconds") is not None and value.get("effect") != "NoExecute":
+        found.append(("effect", "must be 'NoExecute' when `tolerationSeconds` is set"))
+    if operator == "Exists" and text:
+        found.append(("value", "must be empty when `operator` is 'Exists'"))
+    if operator == "Equal" and isinstance(text, str) and (reason := label_value_problem(text)):
+        found.append(("value", reason))
+    return found

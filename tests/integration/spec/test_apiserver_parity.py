@@ -140,6 +140,19 @@ def volume(draw: Draw) -> dict[str, Any]:
     return item
 
 
+def toleration(draw: Draw) -> dict[str, Any]:
+    item: dict[str, Any] = {"operator": draw.one(["Exists", "Equal"], ["equal"])}
+    if draw.maybe(4) is False:
+        item["key"] = draw.one(["dedicated", "example.com/gpu"], ["bad key", "-k"])
+    if draw.maybe():
+        item["value"] = draw.one(["", "batch"], ["-x", "a b"])
+    if draw.maybe():
+        item["effect"] = draw.one(["NoSchedule", "NoExecute", "PreferNoSchedule"], ["Never"])
+    if draw.maybe(4):
+        item["tolerationSeconds"] = draw.one([0, 60], [])
+    return item
+
+
 def sidecar(draw: Draw) -> dict[str, Any]:
     item: dict[str, Any] = {"name": draw.one(["side", "side-2"], ["Side", "-side"])}
     if draw.maybe(5) is False:
@@ -171,6 +184,8 @@ def pod_spec_config(draw: Draw) -> dict[str, Any]:
         config["dnsPolicy"] = draw.one(["ClusterFirst", "Default", "None"], ["clusterfirst"])
         if draw.maybe():
             config["dnsConfig"] = {"nameservers": ["1.1.1.1"]}
+    if draw.maybe(3):
+        config["tolerations"] = [toleration(draw) for _ in range(draw.data.draw(st.integers(1, 2)))]
     if draw.maybe(4):
         config["hostname"] = draw.one(["host-1", ""], ["Host_1", "a.b"])
     if draw.maybe(4):

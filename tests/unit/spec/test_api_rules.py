@@ -15,6 +15,22 @@ TAG = "dagster-k8s/config"
 
 # (config, path of the problem)
 PARSE_ERRORS: list[tuple[dict[str, Any], str]] = [
+    (
+        {"pod_spec_config": {"tolerations": [{"operator": "Equal"}]}},
+        "pod_spec_config.tolerations[0].operator",
+    ),
+    (
+        {"pod_spec_config": {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}},
+        "pod_spec_config.tolerations[0].value",
+    ),
+    (
+        {"pod_spec_config": {"tolerations": [{"key": "k", "operator": "Exists", "tolerationSeconds": 5}]}},
+        "pod_spec_config.tolerations[0].effect",
+    ),
+    (
+        {"pod_spec_config": {"tolerations": [{"key": "bad key", "operator": "Exists"}]}},
+        "pod_spec_config.tolerations[0].key",
+    ),
     ({"job_spec_config": {"backoffLimit": -1}}, "job_spec_config.backoffLimit"),
     ({"job_spec_config": {"ttlSecondsAfterFinished": -1}}, "job_spec_config.ttlSecondsAfterFinished"),
     ({"job_spec_config": {"activeDeadlineSeconds": -1}}, "job_spec_config.activeDeadlineSeconds"),
