@@ -33,10 +33,46 @@ def check_manifest(manifest: Mapping[str, Any]) -> None:
         if not container.get("image") and not path.startswith(f"{POD_PATH}.ephemeralContainers"):
             problems.add(f"{path}.image", "required: every container needs an image")
         _check_container(container, path, volumes, problems)
+        _check_lifecycle(container, path, problems)
     if pod.get("dnsPolicy") == "None" and not (pod.get("dnsConfig") or {}).get("nameservers"):
         problems.add(f"{POD_PATH}.dnsConfig.nameservers", "required when dnsPolicy is 'None'")
     _check_job_spec(manifest.get("spec", {}), problems)
     problems.raise_if_any()
+
+
+PROBES: Final = ("livenessProbe", "readinessProbe", "startupProbe")
+PROBE_HANDLERS: Final = ("exec", "httpGet", "tcpSocket", "grpc")
+
+
+def _check_lifecycle(container: Mapping[str, Any], path: str, problems: Problems) -> None:
+    """Restart policy and probes, checked on the merged container: a container's fields merge
+    one by one, so one layer's `exec` and another's `httpGet` meet only here."""
+    policy = container.get("restartPolicy")
+    is_init = ".initContainers[" in path
+    sidecar = is_init and policy == "Always"
+    if policy is not None and not is_init:
+        problems.add(f"{path}.restartPolicy", "may be set only on init containers")
+    elif policy is not None and policy != "Always":
+        problems.add(
+            f"{path}.restartPolicy", "an init container's restartPolicy may only be 'Always' (a sidecar)"
+        )
+    for probe_key in PROBES:
+        probe = container.get(probe_key)
+        if probe is None:
+            continue
+        probe_path = f"{path}.{probe_key}"
+        if is_init and not sidecar:
+            problems.add(probe_path, "not allowed on an init container without restartPolicy 'Always'")
+            continue
+        handlers = [key for key in PROBE_HANDLERS if probe.get(key) is not None]
+        if len(handlers) != 1:
+            problems.add(probe_path, f"set exactly one of {', '.join(PROBE_HANDLERS)}")
+        if probe_key != "readinessProbe" and probe.get("successThreshold") not in (None, 0, 1):
+            problems.add(f"{probe_path}.successThreshold", "must be 1")
+        if probe_key == "readinessProbe" and probe.get("terminationGracePeriodSeconds") is not None:
+            problems.add(f"{probe_path}.terminationGracePeriodSeconds", "not allowed on a readinessProbe")
+    if is_init and not sidecar and container.get("lifecycle") is not None:
+        problems.add(f"{path}.lifecycle", "not allowed on an init container without restartPolicy 'Always'")
 
 
 def _check_job_spec(spec: Mapping[str, Any], problems: Problems) -> None:

@@ -117,11 +117,26 @@ def container_config(draw: Draw) -> dict[str, Any]:
         quantities = (["1", "500m", "2Gi"], ["2 cores", "-1", "1.5.0"])
         resources = {"limits": {"cpu": draw.one(*quantities)}, "requests": {"cpu": draw.one(*quantities)}}
         config["resources"] = resources
-    if draw.maybe(4):
-        probe = {"exec": {"command": ["true"]}, "periodSeconds": int_field(draw, 0, 2**31 - 1)}
-        probe["timeoutSeconds"] = int_field(draw, 0, 2**31 - 1)
-        config["readinessProbe"] = probe
+    for key in ("readinessProbe", "livenessProbe"):
+        if draw.maybe(4):
+            config[key] = probe(draw)
+    if draw.maybe(6):
+        config["restartPolicy"] = draw.one([], ["Always", "Never"])
     return config
+
+
+def probe(draw: Draw) -> dict[str, Any]:
+    handler = draw.one(["exec", "tcpSocket"], ["none", "both"])
+    item: dict[str, Any] = {"periodSeconds": int_field(draw, 0, 2**31 - 1)}
+    if handler in ("exec", "both"):
+        item["exec"] = {"command": ["true"]}
+    if handler in ("tcpSocket", "both"):
+        item["tcpSocket"] = {"port": 8080}
+    if draw.maybe():
+        item["successThreshold"] = draw.one([1], [2])
+    if draw.maybe(4):
+        item["terminationGracePeriodSeconds"] = draw.one([1, 30], [0])
+    return item
 
 
 def volume(draw: Draw) -> dict[str, Any]:
@@ -157,6 +172,10 @@ def sidecar(draw: Draw) -> dict[str, Any]:
     item: dict[str, Any] = {"name": draw.one(["side", "side-2"], ["Side", "-side"])}
     if draw.maybe(5) is False:
         item["image"] = "busybox"
+    if draw.maybe(4):
+        item["restartPolicy"] = draw.one(["Always"], ["Never", "always"])
+    if draw.maybe(4):
+        item["startupProbe"] = probe(draw)
     return item
 
 

@@ -156,6 +156,32 @@ RENDER_ERRORS: list[tuple[list[dict[str, Any]], str]] = [
         "containers[0].ports[1].name",
     ),
     ([{"pod_spec_config": {"dnsPolicy": "None"}}], "dnsConfig.nameservers"),
+    ([{"container_config": {"restartPolicy": "Always"}}], "containers[0].restartPolicy"),
+    (
+        [{"pod_spec_config": {"initContainers": [{"name": "i", "image": "x", "restartPolicy": "Never"}]}}],
+        "initContainers[0].restartPolicy",
+    ),
+    (
+        [
+            {
+                "pod_spec_config": {
+                    "initContainers": [{"name": "i", "image": "x", "startupProbe": {"exec": {}}}]
+                }
+            }
+        ],
+        "initContainers[0].startupProbe",
+    ),
+    (
+        [
+            {"container_config": {"livenessProbe": {"exec": {"command": ["true"]}}}},
+            {"container_config": {"livenessProbe": {"tcpSocket": {"port": 1}}}},
+        ],
+        "containers[0].livenessProbe",
+    ),
+    (
+        [{"container_config": {"livenessProbe": {"exec": {}, "successThreshold": 2}}}],
+        "containers[0].livenessProbe.successThreshold",
+    ),
 ]
 
 
