@@ -183,6 +183,7 @@ _STRING: dict[tuple[str, str], StringCheck] = {
     ("V1EphemeralContainer", "name"): _dns_label,
     ("V1Volume", "name"): _dns_label,
     ("V1EnvVar", "name"): _env_name,
+    ("V1EnvFromSource", "prefix"): lambda value: _env_name(value) if value else None,
     ("V1Container", "image_pull_policy"): _one_of("Always", "IfNotPresent", "Never"),
     ("V1PodSpec", "restart_policy"): _one_of("Always", "OnFailure", "Never"),
     ("V1PodSpec", "dns_policy"): _one_of("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"),

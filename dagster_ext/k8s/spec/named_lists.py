@@ -61,6 +61,13 @@ NAMED_LISTS: Final[Mapping[str, Identity]] = {
     "ownerReferences": _by("uid"),
     "envFrom": _env_from_identity,
 }
+# Lists in which a repeated key is rejected when parsed. A repeated reference in `envFrom`,
+# `imagePullSecrets` or `hostAliases` means what one occurrence means (the API server accepts it
+# too), so those are collapsed like layers, the last occurrence winning.
+REPEATS_REJECTED: Final = frozenset(
+    {"containers", "initContainers", "ephemeralContainers", "env", "volumes", "resourceClaims"}
+    | {"volumeMounts", "volumeDevices", "ports"}
+)
 # what the message calls the identifying key (never the value: any string may be a secret)
 KEY_NAMES: Final[Mapping[str, str]] = {
     "volumeMounts": "mountPath",
@@ -75,7 +82,7 @@ KEY_NAMES: Final[Mapping[str, str]] = {
 def duplicates(field: str, items: Sequence[object]) -> list[tuple[int, int]]:
     """(index, index of its first occurrence) for every item whose key repeats an earlier one."""
     identity = NAMED_LISTS.get(field)
-    if identity is None:
+    if identity is None or field not in REPEATS_REJECTED:
         return []
     first: dict[str, int] = {}
     found = []

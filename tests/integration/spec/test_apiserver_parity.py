@@ -117,12 +117,25 @@ def container_config(draw: Draw) -> dict[str, Any]:
         quantities = (["1", "500m", "2Gi"], ["2 cores", "-1", "1.5.0"])
         resources = {"limits": {"cpu": draw.one(*quantities)}, "requests": {"cpu": draw.one(*quantities)}}
         config["resources"] = resources
+    if draw.maybe(4):
+        config["envFrom"] = [env_from(draw) for _ in range(draw.data.draw(st.integers(1, 2)))]
     for key in ("readinessProbe", "livenessProbe"):
         if draw.maybe(4):
             config[key] = probe(draw)
     if draw.maybe(6):
         config["restartPolicy"] = draw.one([], ["Always", "Never"])
     return config
+
+
+def env_from(draw: Draw) -> dict[str, Any]:
+    kind = draw.one(["configMapRef", "secretRef"], ["both", "none"])
+    item: dict[str, Any] = {}
+    for ref in ("configMapRef", "secretRef"):
+        if kind in (ref, "both"):
+            item[ref] = {"name": draw.one(["app-config", "s.v1"], ["App_Config", ""])}
+    if draw.maybe():
+        item["prefix"] = draw.one(["APP_", "x.y"], ["A=B"])
+    return item
 
 
 def probe(draw: Draw) -> dict[str, Any]:

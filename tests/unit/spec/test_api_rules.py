@@ -76,6 +76,10 @@ PARSE_ERRORS: list[tuple[dict[str, Any], str]] = [
     ),
     ({"container_config": {"envFrom": [{"prefix": "P"}]}}, "container_config.envFrom[0]"),
     (
+        {"container_config": {"envFrom": [{"prefix": "A=B", "secretRef": {"name": "s"}}]}},
+        "container_config.envFrom[0].prefix",
+    ),
+    (
         {"container_config": {"envFrom": [{"secretRef": {"name": "S"}}]}},
         "container_config.envFrom[0].secretRef.name",
     ),

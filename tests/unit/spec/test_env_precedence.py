@@ -187,3 +187,16 @@ def test_dagster_env_vars_are_never_overridden(stack: Any) -> None:
     assert len({item["name"] for item in env}) == len(env)
     users = {name: value for name, value in expected_env(layers).items() if name not in SYSTEM_ENV}
     assert {name: effective[name] for name in users} == users
+
+
+def test_a_repeated_reference_is_collapsed_not_rejected() -> None:
+    ref = {"secretRef": {"name": "s"}}
+    config = parse_k8s_config(
+        {
+            "container_config": {"envFrom": [ref, ref]},
+            "pod_spec_config": {"imagePullSecrets": [{"name": "r"}] * 2},
+        }
+    )
+    merged = merge_layers([Layer("op_tags", config)]).config
+    assert merged.container_config["envFrom"] == [ref]
+    assert merged.pod_spec_config["imagePullSecrets"] == [{"name": "r"}]
