@@ -27,6 +27,10 @@ def unique_list(
     return st.lists(strategy, max_size=3, unique_by=lambda item: item[key])
 
 
+def _toleration_key(item: Any) -> tuple[str, str]:
+    return item["key"], item["operator"]
+
+
 env = unique_list(st.fixed_dictionaries({"name": env_names, "value": small_text}), "name")
 resources = st.fixed_dictionaries(
     {}, optional={"limits": st.dictionaries(st.sampled_from(["cpu", "memory"]), quantities, max_size=2)}
@@ -54,7 +58,7 @@ pod_spec_config = st.fixed_dictionaries(
         "tolerations": st.lists(
             st.fixed_dictionaries({"key": names, "operator": st.sampled_from(["Exists", "Equal"])}),
             max_size=3,
-            unique_by=lambda item: (item["key"], item["operator"]),
+            unique_by=_toleration_key,
         ),
         "volumes": unique_list(st.fixed_dictionaries({"name": names, "emptyDir": st.just({})}), "name"),
         "imagePullSecrets": unique_list(st.fixed_dictionaries({"name": names}), "name"),
