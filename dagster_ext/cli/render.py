@@ -19,16 +19,11 @@ import yaml
 
 from dagster_ext.cli.loading import JobInfo, StepInfo, job_info, load_repository, select_steps
 from dagster_ext.errors import ConfigError
-from dagster_ext.k8s.spec import (
-    PRECEDENCE,
-    RenderedK8sJob,
-    annotated_yaml,
-    build_run_layers,
-    build_step_layers,
-    merge_layers,
-    render_run_k8s_job,
-    render_step_k8s_job,
-)
+from dagster_ext.k8s.config_schema import launcher_config_schema, normalized
+from dagster_ext.k8s.launcher.manifest import RunRenderInputs, render_run_from
+from dagster_ext.k8s.spec import PRECEDENCE, annotated_yaml
+from dagster_ext.k8s.spec.bounds import DEPTH_REASON, MAX_DOCUMENT_BYTES, check_bounds
+from dagster_ext.k8s.step_pods import StepRenderInputs, render_step
 
 SAMPLE_RUN_ID = "aaa0b6f8-b717-4aef-a4aa-4e1c590b960f"
 CONTAINER_CONTEXT_ENV = "DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT"
@@ -53,9 +48,9 @@ STEP_ARGS_PLACEHOLDER = "<compressed ExecuteStepArgs, serialized at launch>"
 @click.option("--show", type=click.Choice(["all", "run", "steps"]), default="all", show_default=True)
 @click.option(
     "--inherit-run-tags/--no-inherit-run-tags",
-    default=True,
-    show_default=True,
-    help="Step pods include the job/run-level dagster-k8s/config tag.",
+    default=None,
+    help="Step pods include the job/run-level dagster-k8s/config tag [the executor's inherit_run_tags, "
+    "default yes].",
 )
 @click.option("--plain", is_flag=True, help="Omit the provenance comments.")
 def render(**options: Any) -> None:
@@ -83,7 +78,7 @@ def _render(
     run_id: str,
     location_name: str | None,
     show: str,
-    inherit_run_tags: bool,
+    inherit_run_tags: bool | None,
     plain: bool,
 ) -> str:
     try:
@@ -112,8 +107,8 @@ def _render(
     if show in ("all", "steps"):
         for step in select_steps(job, ops):
             title = f"Step worker Job of step {step.key} (op {step.op_name})"
-            rendered = _render_step(job, step, inputs, inherit_run_tags=inherit_run_tags)
-            documents.append(_document(title, rendered, plain))
+            rendered = render_step(step_inputs(job, step, inputs, inherit_run_tags=inherit_run_tags))
+            documents.append(_document(title, (rendered.manifest, rendered.provenance), plain))
     header = f"# Layers, lowest precedence first: defaults < {' < '.join(PRECEDENCE)} < dagster-ext\n"
     return ("" if plain else header) + "---\n".join(documents)
 
@@ -122,7 +117,7 @@ class _Inputs:
     def __init__(
         self,
         *,
-        launcher_config: Mapping[str, Any],
+        launcher_config: Mapping[str, Any] | None,
         container_context: str | None,
         executor_config: Mapping[str, Any],
         image: str | None,
@@ -137,50 +132,55 @@ class _Inputs:
         self.location_name = location_name
 
 
-def _render_run(job: JobInfo, inputs: _Inputs) -> RenderedK8sJob:
-    layers = build_run_layers(
-        launcher_config=inputs.launcher_config,
-        container_context=inputs.container_context,
-        code_location_image=inputs.image,
-        run_tags=job.tags,
+def _render_run(job: JobInfo, inputs: _Inputs) -> tuple[dict[str, Any], Mapping[str, str]]:
+    """The launcher's own render function, on the definitions' tags instead of a run's."""
+    rendered = render_run_from(
+        RunRenderInputs(
+            launcher_config=inputs.launcher_config or {},
+            run_id=inputs.run_id,
+            dagster_job=job.name,
+            args=["dagster", "api", "execute_run", RUN_ARGS_PLACEHOLDER],
+            container_context=inputs.container_context,
+            code_location_image=inputs.image,
+            code_location=inputs.location_name,
+            run_tags=job.tags,
+        )
     )
-    return render_run_k8s_job(
-        merge_layers(layers),
-        run_id=inputs.run_id,
-        dagster_job=job.name,
-        args=["dagster", "api", "execute_run", RUN_ARGS_PLACEHOLDER],
-        code_location=inputs.location_name,
-    )
+    return rendered.manifest, rendered.provenance
 
 
-def _render_step(job: JobInfo, step: StepInfo, inputs: _Inputs, *, inherit_run_tags: bool) -> RenderedK8sJob:
-    layers = build_step_layers(
-        launcher_config=inputs.launcher_config,
-        container_context=inputs.container_context,
-        code_location_image=inputs.image,
-        run_tags=job.tags,
-        executor_config=inputs.executor_config,
-        step_tags=step.tags,
-        op_name=step.op_name,
-        inherit_run_tags=inherit_run_tags,
-    )
-    return render_step_k8s_job(
-        merge_layers(layers),
+def step_inputs(
+    job: JobInfo, step: StepInfo, inputs: _Inputs, *, inherit_run_tags: bool | None
+) -> StepRenderInputs:
+    """What the K8s step executor would read from the step's handler context (no environment:
+    `env_vars: [KEY]` entries stay placeholders)."""
+    executor_config = dict(inputs.executor_config)
+    if inherit_run_tags is not None:
+        executor_config["inherit_run_tags"] = inherit_run_tags
+    return StepRenderInputs(
         run_id=inputs.run_id,
         dagster_job=job.name,
         step_key=step.key,
+        op_name=step.op_name,
         compressed_step_args=STEP_ARGS_PLACEHOLDER,
+        executor_config=executor_config,
+        launcher_config=inputs.launcher_config,
+        container_context=inputs.container_context,
+        code_location_image=inputs.image,
         code_location=inputs.location_name,
+        run_tags=job.tags,
+        step_tags=step.tags,
     )
 
 
-def _document(title: str, rendered: RenderedK8sJob, plain: bool) -> str:
+def _document(title: str, rendered: tuple[dict[str, Any], Mapping[str, str]], plain: bool) -> str:
+    manifest, provenance = rendered
     if plain:
-        return yaml.safe_dump(rendered.manifest, sort_keys=False, width=10**9)
-    return f"# {title}\n" + annotated_yaml(rendered.manifest, rendered.provenance)
+        return yaml.safe_dump(manifest, sort_keys=False, width=10**9)
+    return f"# {title}\n" + annotated_yaml(manifest, provenance)
 
 
-def _launcher_config(instance_path: str | None) -> Mapping[str, Any]:
+def _launcher_config(instance_path: str | None) -> Mapping[str, Any] | None:
     """`run_launcher.config` of a dagster.yaml, whatever the launcher module: dagster_k8s's and
     ours read the same keys (ours is a superset).
     """
@@ -196,15 +196,41 @@ def _launcher_config(instance_path: str | None) -> Mapping[str, Any]:
     config = launcher.get("config") or {}
     if not isinstance(config, Mapping):
         raise ConfigError("expected a mapping", path="run_launcher.config")
+    if not _is_k8s_launcher(launcher, config):
+        return None  # as the step executor sees it under a launcher that is not a K8s one
     resolved: Mapping[str, Any] = _resolve_env_sources(config, path="run_launcher.config")
-    return resolved
+    return _as_loaded(str(launcher.get("module") or ""), resolved)
+
+
+def _as_loaded(module: str, config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The launcher config as the executor reads it from the instance's launcher object
+    (`run_context.launcher_config_of`): schema defaults filled in, every key present for ours,
+    the set keys for dagster-k8s's."""
+    from dagster_ext.dagster_compat.definitions import convert_potential_field, process_config
+
+    result = process_config(convert_potential_field(launcher_config_schema()).config_type, dict(config))
+    if not result.success or not isinstance(result.value, dict):
+        reasons = ", ".join(sorted({error.reason.value for error in result.errors or []}))
+        raise ConfigError(
+            f"does not match the K8s run launcher's config schema ({reasons})", path="run_launcher.config"
+        )
+    value = normalized(result.value)
+    if module.startswith("dagster_k8s"):
+        return {key: item for key, item in value.items() if item is not None}
+    return value
+
+
+def _is_k8s_launcher(launcher: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
+    """The rule of `run_context.launcher_config_of`, applied to the dagster.yaml entry."""
+    module = str(launcher.get("module") or "")
+    return "job_namespace" in config or module.startswith(("dagster_k8s", "dagster_ext.k8s"))
 
 
 def _executor_config(value: str | None) -> Mapping[str, Any]:
     """Executor config YAML (a file or inline); a whole run config's `execution` block works too."""
     if not value:
         return {}
-    text = Path(value).read_text() if Path(value).is_file() else value
+    text = Path(value).read_text() if _is_file(value) else value
     config: Mapping[str, Any] = _load_yaml(text, where="--executor-config")
     execution = config.get("execution")
     if isinstance(execution, Mapping):  # run config: execution: {config: ...} or {<executor>: {config: ...}}
@@ -217,16 +243,39 @@ def _executor_config(value: str | None) -> Mapping[str, Any]:
     return config
 
 
+def _is_file(value: str) -> bool:
+    """Inline YAML can be longer than a file name may be (`is_file` raises then)."""
+    try:
+        return Path(value).is_file()
+    except OSError:
+        return False
+
+
 def _load_yaml(text: str, *, where: str) -> Mapping[str, Any]:
+    """PyYAML recurses per nesting level, so size is checked before and depth after loading
+    (a document too deep for the interpreter's stack is reported the same way)."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_DOCUMENT_BYTES:
+        raise ConfigError(f"larger than {MAX_DOCUMENT_BYTES // 1024} KiB", path=where)
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"not valid YAML: {err}", path=where) from err
+        raise ConfigError(_yaml_problem(err), path=where) from err
+    except RecursionError as err:
+        raise ConfigError(DEPTH_REASON, path=where) from err
+    check_bounds(value, path=where)
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise ConfigError("expected a YAML mapping", path=where)
     return value
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """Where and what, without the snippet of the document PyYAML quotes (it may hold a secret)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or "cannot be parsed"
+    where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+    return f"not valid YAML: {problem}{where}"
 
 
 def _resolve_env_sources(value: Any, *, path: str) -> Any:

@@ -1,6 +1,8 @@
 """Dagster's private names for code locations, execution plans and executor plumbing (see the
 package docstring for why they are gathered here). All of them load with `dagster` itself."""
 
+from dagster._config import process_config
+from dagster._config.field_utils import convert_potential_field
 from dagster._core.code_pointer import CodePointer, FileCodePointer
 from dagster._core.definitions.executor_definition import (
     get_step_dependency_config_field,
@@ -45,6 +47,7 @@ __all__ = [
     "RepositoryLoadData",
     "ResolvedRunConfig",
     "RetryMode",
+    "convert_potential_field",
     "create_context_free_log_manager",
     "create_execution_plan",
     "execute_plan_iterator",
@@ -54,5 +57,6 @@ __all__ = [
     "loadable_targets_from_python_file",
     "loadable_targets_from_python_module",
     "multiple_process_executor_requirements",
+    "process_config",
     "reconstruct_repository_def_from_pointer",
 ]

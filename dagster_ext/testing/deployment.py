@@ -209,7 +209,7 @@ def instance_yaml(
 
 
 def default_launcher_config(*, namespace: str, kubeconfig_path: str, home: Path) -> dict[str, Any]:
-    """The seed's launcher config (node selector, run resources) pointed at the test cluster."""
+    """The example launcher config (node selector, run resources) pointed at the test cluster."""
     return {
         "load_incluster_config": False,
         "kubeconfig_file": kubeconfig_path,

@@ -269,3 +269,49 @@ def test_deadline_condition_is_the_reason_not_the_killed_pods_exit_code() -> Non
         assert (found.reason.value, found.message) == ("DeadlineExceeded", "m")
     assert job_deadline_failure(k8s_job("Failed", "BackoffLimitExceeded")) is None
     assert job_deadline_failure(None) is None
+
+
+EXECUTOR = {
+    "job_namespace": "steps",
+    "env_vars": ["FROM_EXECUTOR=1", "SHARED=executor"],
+    "step_k8s_config": {
+        "container_config": {"resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}},
+        "pod_spec_config": {"nodeSelector": {"pool": "steps"}},
+    },
+    "per_step_k8s_config": {
+        "generate_numbers": {"container_config": {"env": [{"name": "PER_STEP", "value": "1"}]}},
+        "other_op": {"pod_spec_config": {"nodeSelector": {"pool": "other"}}},
+    },
+}
+
+
+def test_under_our_step_executor_the_k8s_job_starts_from_the_step_pod_layers() -> None:
+    rendered = render(call(), executor_config=EXECUTOR, op_name="generate_numbers")
+    spec = pod_spec(rendered)
+    assert spec["nodeSelector"] == {"node-group.dp.ssup2": "worker", "pool": "steps"}  # launcher + executor
+    assert env(rendered)["SHARED"] == "executor"  # the executor beats the launcher
+    assert env(rendered)["FROM_EXECUTOR"] == "1"
+    assert env(rendered)["PER_STEP"] == "1"  # per_step_k8s_config of the calling op only
+    assert container(rendered)["resources"]["limits"] == {"cpu": "2000m", "memory": "4096Mi"}  # op tags win
+    assert rendered.namespace == "steps"
+    assert rendered.layer_of("spec.template.spec.nodeSelector.pool") == "executor"
+    assert (
+        rendered.layer_of("spec.template.spec.containers[dagster].env[PER_STEP].value")
+        == "per_step_k8s_config"
+    )
+
+
+def test_the_call_beats_the_executor_layers_and_other_executors_add_none() -> None:
+    overridden = render(
+        call(
+            pod_spec_config={"nodeSelector": {"pool": "mine"}}, env_vars=["PER_STEP=call"], namespace="calls"
+        ),
+        executor_config=EXECUTOR,
+        op_name="generate_numbers",
+    )
+    assert pod_spec(overridden)["nodeSelector"]["pool"] == "mine"
+    assert env(overridden)["PER_STEP"] == "call"
+    assert overridden.namespace == "calls"
+    plain = render(call(), executor_config=None, op_name="generate_numbers")
+    assert "pool" not in pod_spec(plain)["nodeSelector"]
+    assert "FROM_EXECUTOR" not in env(plain)

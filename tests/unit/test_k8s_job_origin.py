@@ -43,6 +43,8 @@ def test_step_origin_from_an_op_context() -> None:
     assert tag_of(origin.run_tags) == JOB_TAG["dagster-k8s/config"]
     assert tag_of(origin.op_tags) == OP_TAG["dagster-k8s/config"]
     assert origin.launcher_config is None  # the default run launcher is not a K8s one
+    assert origin.executor_config is None  # nor is the in-process executor our K8s step executor
+    assert origin.op_name == "probe"
 
 
 def test_step_origin_from_an_asset_context() -> None:

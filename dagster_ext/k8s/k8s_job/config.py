@@ -27,6 +27,8 @@ from dagster_ext.k8s.spec import (
     parse_k8s_config,
     parse_k8s_container_context,
 )
+from dagster_ext.k8s.spec.bounds import check_bounds
+from dagster_ext.k8s.spec.checks import describe
 from dagster_ext.k8s.status import DiagnosisSettings
 
 # container-context shorthands a call may set (dagster-k8s's K8sContainerContext keys)
@@ -146,6 +148,7 @@ def parse_k8s_job_call(
 
     `environ` resolves `env_vars: [KEY]` from the op's process, as dagster-k8s does.
     """
+    check_bounds(config, path=path)
     errors: list[ConfigError] = []
     shorthand = _collect(errors, lambda: _shorthand(config, path=path, environ=environ), K8sConfig())
     sections = _collect(errors, lambda: _sections(config, path=path), K8sConfig())
@@ -218,21 +221,23 @@ def _call_problems(config: Mapping[str, Any], *, path: str) -> list[tuple[str, s
     problems = []
     image = config.get("image")
     if not isinstance(image, str) or not image.strip():
-        problems.append((f"{path}.image", f"expected the container image, got {image!r}"))
+        problems.append(
+            (f"{path}.image", f"expected the container image (a non-empty string), got {describe(image)}")
+        )
     for key in ("command", "args"):
         value = config.get(key)
         if value is not None and not _is_str_list(value):
-            problems.append((f"{path}.{key}", f"expected a list of strings, got {value!r}"))
+            problems.append((f"{path}.{key}", f"expected a list of strings, got {describe(value)}"))
     name = config.get("k8s_job_name")
     if name is not None and not (isinstance(name, str) and is_dns1123_label(name)):
-        problems.append((f"{path}.k8s_job_name", f"{name!r} is not a valid K8s Job name (DNS-1123 label)"))
+        problems.append((f"{path}.k8s_job_name", "not a valid K8s Job name (DNS-1123 label)"))
     namespace = config.get("namespace")
     if namespace is not None and not (isinstance(namespace, str) and is_dns1123_label(namespace)):
-        problems.append((f"{path}.namespace", f"{namespace!r} is not a valid namespace name"))
+        problems.append((f"{path}.namespace", "not a valid namespace name (DNS-1123 label)"))
     timeout = config.get("timeout")
     numeric = isinstance(timeout, int | float) and not isinstance(timeout, bool)
     if timeout is not None and not (numeric and timeout >= 0):
-        problems.append((f"{path}.timeout", f"expected seconds (a number >= 0), got {timeout!r}"))
+        problems.append((f"{path}.timeout", "expected seconds (a number >= 0)"))
     destination = config.get("log_destination")
     if destination is not None and destination not in LOG_DESTINATIONS:
         problems.append((f"{path}.log_destination", f"expected one of {', '.join(LOG_DESTINATIONS)}"))

@@ -32,6 +32,7 @@ from dagster_ext.k8s.spec import (
     render_external_k8s_job,
 )
 from dagster_ext.k8s.spec.owners import POD_NAMESPACE_ENV, pod_owner_reference
+from dagster_ext.k8s.step_pods import k8s_step_executor_config
 
 DEFAULT_NAMESPACE: Final = "default"
 
@@ -49,6 +50,8 @@ class StepOrigin:
     run_tags: Mapping[str, Any] = field(default_factory=dict)
     op_tags: Mapping[str, Any] = field(default_factory=dict)
     code_location: str | None = None
+    executor_config: Mapping[str, Any] | None = None  # the K8s step executor's, when under it
+    op_name: str | None = None
 
 
 def step_origin(context: Any) -> StepOrigin:
@@ -67,6 +70,8 @@ def step_origin(context: Any) -> StepOrigin:
         run_tags=dict(run.tags),
         op_tags=dict(step_context.step.tags or {}),
         code_location=code_location_name(run),
+        executor_config=k8s_step_executor_config(step_context),
+        op_name=step_context.step.op_name,
     )
 
 
@@ -86,6 +91,8 @@ def render_k8s_job_call(
         call_namespace=call.namespace,
         inherit_run_tags=call.inherit_run_tags,
         inherit_step_tags=call.inherit_op_tags,
+        executor_config=origin.executor_config,
+        op_name=origin.op_name,
         environ=environ,
     )
     layers.append(Layer(K8S_JOB_CALL, call.sections))

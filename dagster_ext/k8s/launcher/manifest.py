@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dagster_ext.dagster_compat.runs import DagsterRun
@@ -11,7 +11,6 @@ from dagster_ext.errors import ConfigError
 from dagster_ext.k8s.run_context import apply_launcher_allowlists, code_location_context, code_location_name
 from dagster_ext.k8s.spec import (
     DEFAULT_TTL_SECONDS,
-    Layer,
     MergedConfig,
     build_run_layers,
     merge_layers,
@@ -28,42 +27,72 @@ class RenderedRun:
     provenance: Mapping[str, str]
 
 
-def run_layers(config: Mapping[str, Any], run: DagsterRun, *, environ: Mapping[str, str]) -> list[Layer]:
-    container_context, image = code_location_context(run)
-    layers = build_run_layers(
-        launcher_config=config,
-        container_context=container_context,
-        code_location_image=image,
-        run_tags=run.tags,
-        environ=environ,
-    )
-    return apply_launcher_allowlists(layers, config)
+@dataclass(frozen=True)
+class RunRenderInputs:
+    """Everything a run worker's K8s Job is a function of, as plain data: the launcher reads it
+    from a `DagsterRun` (`run_render_inputs`), `dagster-ext render` from a definitions file."""
+
+    launcher_config: Mapping[str, Any]
+    run_id: str
+    dagster_job: str
+    args: Sequence[str]
+    container_context: Mapping[str, Any] | str | None = None
+    code_location_image: str | None = None
+    code_location: str | None = None
+    run_tags: Mapping[str, Any] = field(default_factory=dict)
+    resume_attempt: int = 0
+    environ: Mapping[str, str] | None = None
 
 
-def merged_run_config(
-    config: Mapping[str, Any], run: DagsterRun, *, environ: Mapping[str, str]
-) -> MergedConfig:
-    return merge_layers(run_layers(config, run, environ=environ))
-
-
-def render_run(
+def run_render_inputs(
     config: Mapping[str, Any],
     run: DagsterRun,
     *,
-    args: Sequence[str],
-    resume_attempt: int,
-    environ: Mapping[str, str],
-) -> RenderedRun:
-    """Validate every layer and render the run worker's K8s Job; ConfigError names the bad key."""
-    merged = merged_run_config(config, run, environ=environ)
-    ttl = config.get("k8s_job_ttl_seconds")
-    rendered = render_run_k8s_job(
-        merged,
+    args: Sequence[str] = (),
+    resume_attempt: int = 0,
+    environ: Mapping[str, str] | None,
+) -> RunRenderInputs:
+    container_context, image = code_location_context(run)
+    return RunRenderInputs(
+        launcher_config=config,
         run_id=run.run_id,
         dagster_job=run.job_name,
         args=args,
+        container_context=container_context,
+        code_location_image=image,
         code_location=code_location_name(run),
+        run_tags=dict(run.tags),
         resume_attempt=resume_attempt,
+        environ=environ,
+    )
+
+
+def merged_run_config(inputs: RunRenderInputs) -> MergedConfig:
+    layers = build_run_layers(
+        launcher_config=inputs.launcher_config,
+        container_context=inputs.container_context,
+        code_location_image=inputs.code_location_image,
+        run_tags=inputs.run_tags,
+        environ=inputs.environ,
+    )
+    return merge_layers(apply_launcher_allowlists(layers, inputs.launcher_config))
+
+
+def render_run_from(inputs: RunRenderInputs) -> RenderedRun:
+    """Validate every layer and render the run worker's K8s Job; ConfigError names the bad key.
+
+    Used by the launcher and by `dagster-ext render`: allowlists, `k8s_job_ttl_seconds` and the
+    image rules are applied here, once.
+    """
+    config = inputs.launcher_config
+    ttl = config.get("k8s_job_ttl_seconds")
+    rendered = render_run_k8s_job(
+        merged_run_config(inputs),
+        run_id=inputs.run_id,
+        dagster_job=inputs.dagster_job,
+        args=inputs.args,
+        code_location=inputs.code_location,
+        resume_attempt=inputs.resume_attempt,
         ttl_seconds_after_finished=DEFAULT_TTL_SECONDS if ttl is None else int(ttl),
     )
     containers = rendered.manifest["spec"]["template"]["spec"]["containers"]
@@ -83,10 +112,23 @@ def render_run(
     )
 
 
+def render_run(
+    config: Mapping[str, Any],
+    run: DagsterRun,
+    *,
+    args: Sequence[str],
+    resume_attempt: int,
+    environ: Mapping[str, str],
+) -> RenderedRun:
+    """`render_run_from` of a Dagster run."""
+    inputs = run_render_inputs(config, run, args=args, resume_attempt=resume_attempt, environ=environ)
+    return render_run_from(inputs)
+
+
 def run_namespace(config: Mapping[str, Any], run: DagsterRun) -> str:
     """The namespace of an already launched run, without failing on config that changed since."""
     try:
-        merged = merged_run_config(config, run, environ={})
+        merged = merged_run_config(run_render_inputs(config, run, environ={}))
     except ConfigError:
         merged = None
     if merged is not None and merged.namespace:

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Literal
 
+from dagster_ext.k8s.spec.bounds import text_problem, value_problem
+from dagster_ext.k8s.spec.checks import describe
 from dagster_ext.k8s.spec.schema import (
     Problems,
     child_path,
     convert_object_keys,
-    describe,
     normalise_field,
     normalise_object,
     suggest,
@@ -134,7 +135,26 @@ def parse_sections(
             match = suggest(str(key), [*allowed, MERGE_BEHAVIOR_KEY])
             hint = f"did you mean {match!r}?" if match else f"expected one of {', '.join(allowed)}"
             problems.add(section_path, f"unknown section; {hint}")
+    if allowed is JOB_SECTIONS:
+        _check_job_restart_policy(sections, path=path, problems=problems)
     return sections, behavior
+
+
+def _check_job_restart_policy(sections: Mapping[str, Any], *, path: str, problems: Problems) -> None:
+    """A Job's pod may not restart `Always` (the Job controller restarts failed pods itself);
+    valid for the pod model in general, so the field table cannot say it."""
+    job_pod: Any = sections.get("job_config")
+    for key in ("spec", "template", "spec"):
+        job_pod = job_pod.get(key) if isinstance(job_pod, Mapping) else None
+    for where, pod_spec in (
+        (child_path(path, "pod_spec_config"), sections.get("pod_spec_config")),
+        (child_path(path, "job_config") + ".spec.template.spec", job_pod),
+    ):
+        if isinstance(pod_spec, Mapping) and pod_spec.get("restartPolicy") == "Always":
+            problems.add(
+                child_path(where, "restartPolicy"),
+                "a Job's pod must use restartPolicy 'Never' or 'OnFailure'",
+            )
 
 
 def parse_merge_behavior(value: object, *, path: str, problems: Problems) -> MergeBehavior:
@@ -149,7 +169,12 @@ def parse_merge_behavior(value: object, *, path: str, problems: Problems) -> Mer
 
 
 def decode_json(value: object, *, path: str, problems: Problems) -> object:
-    """Tags hold JSON strings; config dicts pass through unchanged."""
+    """Tags hold JSON strings; config dicts pass through unchanged. Input beyond the size or
+    nesting limits (`bounds`) is a problem and decodes to None, so nothing recurses into it."""
+    reason = text_problem(value) if isinstance(value, str) else value_problem(value)
+    if reason:
+        problems.add(path, f"{reason}; a Job's configuration never needs that")
+        return None
     if not isinstance(value, str):
         return value
     try:

@@ -14,11 +14,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from dagster_ext.k8s.spec.bounds import check_bounds
+from dagster_ext.k8s.spec.checks import describe
 from dagster_ext.k8s.spec.config import JOB_SECTIONS, SERVER_SECTIONS, K8sConfig, parse_sections
-from dagster_ext.k8s.spec.env_vars import env_from, env_vars, launcher_env, optional_str
+from dagster_ext.k8s.spec.env_vars import (
+    env_from,
+    env_var_name,
+    env_vars,
+    launcher_env,
+    optional_str,
+    str_list,
+    upper_wins,
+)
 from dagster_ext.k8s.spec.merging import merge_configs
 from dagster_ext.k8s.spec.names import is_dns1123_label
-from dagster_ext.k8s.spec.schema import Problems, child_path, describe, normalise_field, suggest
+from dagster_ext.k8s.spec.schema import Problems, child_path, normalise_field, suggest
 
 # the launcher schema's default, applied because callers may pass a raw dagster.yaml section
 DEFAULT_NAMESPACE: Final = "default"
@@ -71,6 +81,7 @@ def parse_container_context(
     problems = Problems()
     if isinstance(value, str) and not value.strip():
         return SourceConfig()  # an empty env var means no container context
+    check_bounds(value, path=path)
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -84,16 +95,36 @@ def parse_container_context(
         problems.raise_if_any()
     assert isinstance(value, Mapping)
     k8s: dict[str, Any] = dict(value.get("k8s") or {})
-    shared_env_vars = list(value.get("env_vars") or [])
+    shared_env_vars = _shared_env_vars(value.get("env_vars"), k8s.get("env_vars"), path=path)
     if shared_env_vars:
         k8s["env_vars"] = [*shared_env_vars, *(k8s.get("env_vars") or [])]
     return parse_k8s_container_context(k8s, environ=environ, path=child_path(path, "k8s"))
+
+
+def _shared_env_vars(shared: object, own: object, *, path: str) -> list[object]:
+    """The platform-independent `env_vars`, minus the names `k8s.env_vars` sets again (the
+    more specific key wins); a name repeated within the list itself is an error."""
+    problems = Problems()
+    items = str_list(shared, path=child_path(path, "env_vars"), problems=problems)
+    first: dict[str | None, int] = {}
+    for index, item in enumerate(items):
+        name = env_var_name(item)
+        if name and name in first:
+            problems.add(
+                f"{child_path(path, 'env_vars')}[{index}]",
+                f"same name as item [{first[name]}]; each name may appear once",
+            )
+        first.setdefault(name, index)
+    problems.raise_if_any()
+    overridden = {env_var_name(item) for item in (own if isinstance(own, list) else [])}
+    return [item for item in items if env_var_name(item) not in overridden]
 
 
 def parse_k8s_container_context(
     value: Mapping[str, Any], *, environ: Mapping[str, str] | None = None, path: str = "container_context.k8s"
 ) -> SourceConfig:
     """The `k8s` part of a container context; unknown keys are errors, as in dagster-k8s."""
+    check_bounds(value, path=path)
     problems = Problems()
     for key in value:
         if key not in CONTAINER_CONTEXT_KEYS:
@@ -127,6 +158,7 @@ def parse_launcher_config(
     config schema. With `dagster_env`, `dagster_home` (default as in the launcher schema) and
     `postgres_password_secret` become env vars, as dagster-k8s does for run and step pods.
     """
+    check_bounds(value, path=path)
     problems = Problems()
     system_env = launcher_env(value, path=path, problems=problems) if dagster_env else []
     result = _parse_source(
@@ -146,6 +178,7 @@ def parse_executor_config(
     value: Mapping[str, Any], *, environ: Mapping[str, str] | None = None, path: str = "execution.config"
 ) -> tuple[SourceConfig, dict[str, K8sConfig]]:
     """A K8s step executor's config: (its step layer, `per_step_k8s_config` by op name)."""
+    check_bounds(value, path=path)
     problems = Problems()
     result = _parse_source(value, raw_key="step_k8s_config", environ=environ, path=path, problems=problems)
     namespace = _namespace(
@@ -212,11 +245,11 @@ def _shorthand_config(
     references = env_from(value, path=path, problems=problems)
     if references:
         sections["container_config"]["envFrom"] = references
-    env = [
-        *leading_env,
-        *env_vars(value.get("env_vars"), environ, path=child_path(path, "env_vars"), problems=problems),
-    ]
-    env.extend(sections["container_config"].pop("env", None) or [])
+    env = upper_wins(
+        leading_env,
+        env_vars(value.get("env_vars"), environ, path=child_path(path, "env_vars"), problems=problems),
+        sections["container_config"].pop("env", None) or [],
+    )
     if env:
         sections["container_config"]["env"] = env
     return K8sConfig.from_sections(sections)
@@ -230,5 +263,5 @@ def _camel(snake: str) -> str:
 def _namespace(value: object, *, path: str, problems: Problems) -> str | None:
     namespace = optional_str(value, path=path, problems=problems)
     if namespace is not None and not is_dns1123_label(namespace):
-        problems.add(path, f"{namespace!r} is not a valid namespace name (DNS-1123 label)")
+        problems.add(path, "not a valid namespace name (DNS-1123 label)")
     return namespace

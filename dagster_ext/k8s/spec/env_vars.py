@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from dagster_ext.k8s.spec.checks import describe
 from dagster_ext.k8s.spec.names import is_dns1123_subdomain
-from dagster_ext.k8s.spec.schema import Problems, child_path, describe
+from dagster_ext.k8s.spec.schema import Problems, child_path
 
 # the launcher schema's defaults, applied because callers may pass a raw dagster.yaml section
 DAGSTER_HOME_DEFAULT: Final = "/opt/dagster/dagster_home"
@@ -26,7 +27,8 @@ def env_from(value: Mapping[str, Any], *, path: str, problems: Problems) -> list
         for index, name in enumerate(str_list(value.get(key), path=child_path(path, key), problems=problems)):
             if not is_dns1123_subdomain(name):
                 problems.add(
-                    f"{child_path(path, key)}[{index}]", f"{name!r} is not a valid ConfigMap/Secret name"
+                    f"{child_path(path, key)}[{index}]",
+                    "not a valid ConfigMap/Secret name (DNS-1123 subdomain)",
                 )
             refs.append({ref: {"name": name}})
     return refs
@@ -41,20 +43,23 @@ def env_vars(
     value belongs to the launching process and must never be printed from someone's shell.
     """
     env = []
+    first: dict[str, int] = {}
     for index, item in enumerate(str_list(value, path=path, problems=problems)):
         name, sep, text = item.partition("=")
         if not name:
-            problems.add(f"{path}[{index}]", f"{item!r} has no variable name; use KEY=VALUE or KEY")
+            problems.add(f"{path}[{index}]", "has no variable name; use KEY=VALUE or KEY")
             continue
+        if name in first:
+            problems.add(f"{path}[{index}]", f"same name as item [{first[name]}]; each name may appear once")
+            continue
+        first[name] = index
         if not sep:
             if environ is None:
                 text = UNRESOLVED_ENV.replace("{name}", name)
             elif name in environ:
                 text = environ[name]
             else:
-                problems.add(
-                    f"{path}[{index}]", f"{name!r} is not set in the launching process's environment"
-                )
+                problems.add(f"{path}[{index}]", "is not set in the launching process's environment")
                 continue
         env.append({"name": name, "value": text})
     return env
@@ -102,3 +107,19 @@ def optional_str(value: object, *, path: str, problems: Problems) -> str | None:
         return value or None
     problems.add(path, f"expected a string, got {describe(value)}")
     return None
+
+
+def env_var_name(item: object) -> str | None:
+    """The name an `env_vars` entry (`KEY=VALUE` or `KEY`) sets."""
+    return item.partition("=")[0] if isinstance(item, str) else None
+
+
+def upper_wins(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Env lists of one source's shorthand keys, later keys winning per name (at the first
+    occurrence's position, as a DEEP merge places it): they are sub-layers, not one list."""
+    by_name: dict[object, dict[str, Any]] = {}
+    for items in lists:
+        for item in items:
+            name = item.get("name")
+            by_name[name if isinstance(name, str) else id(item)] = item
+    return list(by_name.values())

@@ -38,7 +38,7 @@ def label_value_problem(value: str) -> str | None:
         return f"label value is {len(value)} characters long; at most {MAX_LABEL_LENGTH} allowed"
     if not _NAME_RE.match(value):
         return (
-            f"{value!r} is not a valid label value: use letters, digits, '-', '_', '.', "
+            "not a valid label value: use letters, digits, '-', '_', '.', "
             "starting and ending with a letter or digit"
         )
     return None
@@ -48,12 +48,12 @@ def label_key_problem(key: str) -> str | None:
     """Label and annotation keys are `[prefix/]name`, prefix a DNS subdomain."""
     prefix, _, name = key.rpartition("/")
     if "/" in key and not is_dns1123_subdomain(prefix):
-        return f"{key!r}: the prefix {prefix!r} is not a lower-case DNS subdomain"
+        return "the key's prefix (before '/') is not a lower-case DNS subdomain"
     if not name:
-        return f"{key!r}: the name part must not be empty"
+        return "the key's name part (after '/') must not be empty"
     if len(name) > MAX_LABEL_LENGTH or not _NAME_RE.match(name):
         return (
-            f"{key!r} is not a valid key: the name part must be at most {MAX_LABEL_LENGTH} letters, "
+            f"not a valid key: the name part must be at most {MAX_LABEL_LENGTH} letters, "
             "digits, '-', '_', '.', starting and ending with a letter or digit"
         )
     return None

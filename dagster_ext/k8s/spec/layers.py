@@ -151,11 +151,22 @@ def build_external_layers(
     call_namespace: str | None = None,
     inherit_run_tags: bool = True,
     inherit_step_tags: bool = True,
+    executor_config: Mapping[str, Any] | None = None,
+    op_name: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> list[Layer]:
     """The layers of a Job started by `execute_k8s_job` from inside a step: the step's pod
     config, so a K8s Job started from an op runs where and as its step runs, plus the call's arguments.
+
+    `executor_config` is the K8s step executor's config when the step runs under it: its
+    `step_k8s_config` and `per_step_k8s_config[op_name]` sit where they sit for the step pod
+    (after the run tags, around the op tags), so the Job starts from the step's pod as it is.
     """
+    executor, per_step = (
+        (SourceConfig(), {})
+        if executor_config is None
+        else parse_executor_config(executor_config, environ=environ)
+    )
     launcher = (
         SourceConfig()
         if launcher_config is None
@@ -165,7 +176,9 @@ def build_external_layers(
         Layer.from_source(RUN_LAUNCHER, launcher),
         Layer.from_source(CODE_LOCATION, parse_container_context(container_context, environ=environ)),
         Layer(RUN_TAGS, k8s_config_from_tags(run_tags or {}) if inherit_run_tags else K8sConfig()),
+        Layer.from_source(EXECUTOR, executor),
         Layer(OP_TAGS, k8s_config_from_tags(step_tags or {}) if inherit_step_tags else K8sConfig()),
+        Layer(PER_STEP, per_step.get(op_name or "", K8sConfig())),
         Layer(K8S_JOB_CALL, call_config or K8sConfig(), call_namespace),
     ]
     return [Layer(layer.name, layer.config, layer.namespace) for layer in layers]  # no default images

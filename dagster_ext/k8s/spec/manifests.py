@@ -139,9 +139,7 @@ def render_external_k8s_job(
     (dagster-k8s's `k8s_job_name`), `sequence` numbers several Jobs of one step.
     """
     if name is not None and not is_dns1123_label(name):
-        raise ConfigError(
-            f"{name!r} is not a valid Job name (DNS-1123 label, at most 63 characters)", path="k8s_job_name"
-        )
+        raise ConfigError("not a valid Job name (DNS-1123 label, at most 63 characters)", path="k8s_job_name")
     return render_k8s_job(
         merged,
         name=name or external_k8s_job_name(run_id, step_key, attempt=attempt, sequence=sequence),

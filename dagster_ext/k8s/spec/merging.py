@@ -15,11 +15,12 @@ appended without duplicates. SHALLOW replaces each top-level key.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from dagster_ext.k8s.spec.config import K8sConfig, MergeBehavior
+from dagster_ext.k8s.spec.named_lists import NAMED_LISTS, Identity
 
 REPLACED_LISTS = frozenset({"command", "args"})
 _PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_]+\Z")
@@ -48,52 +49,6 @@ class Seq:
 Tree = Leaf | Branch | Seq
 
 
-def _by_name(item: Mapping[str, Any]) -> str | None:
-    name = item.get("name")
-    return name if isinstance(name, str) else None
-
-
-def _by(field: str) -> Callable[[Mapping[str, Any]], str | None]:
-    def identity(item: Mapping[str, Any]) -> str | None:
-        value = item.get(field)
-        return None if value is None else str(value)
-
-    return identity
-
-
-def _port_identity(item: Mapping[str, Any]) -> str | None:
-    port = item.get("containerPort")
-    if port is None:
-        return None
-    protocol = item.get("protocol") or "TCP"
-    return str(port) if protocol == "TCP" else f"{port}/{protocol}"
-
-
-def _env_from_identity(item: Mapping[str, Any]) -> str | None:
-    for ref in ("configMapRef", "secretRef"):
-        source = item.get(ref)
-        if isinstance(source, Mapping) and isinstance(source.get("name"), str):
-            prefix = item.get("prefix")
-            return f"{ref}:{source['name']}" + (f":{prefix}" if prefix else "")
-    return None
-
-
-# list field -> identity of an item; items with equal identity are merged, not duplicated
-NAMED_LISTS: Mapping[str, Callable[[Mapping[str, Any]], str | None]] = {
-    "containers": _by_name,
-    "initContainers": _by_name,
-    "ephemeralContainers": _by_name,
-    "env": _by_name,
-    "volumes": _by_name,
-    "imagePullSecrets": _by_name,
-    "resourceClaims": _by_name,
-    "volumeMounts": _by("mountPath"),
-    "volumeDevices": _by("devicePath"),
-    "ports": _port_identity,
-    "hostAliases": _by("ip"),
-    "ownerReferences": _by("uid"),
-    "envFrom": _env_from_identity,
-}
 # Containers are merged field by field (a layer can add an env var to a sidecar); items of the
 # other named lists are replaced whole: merging `value` into a `valueFrom` env var, or a
 # `configMap` volume into a `secret` volume, would produce an object the API server rejects.
@@ -119,7 +74,15 @@ def strip(tree: Tree) -> Any:
 
 
 def deep_merge(base: Tree | None, over: Tree, *, key: str | None = None) -> Tree:
-    """Merge `over` onto `base` with the DEEP rules; `key` is the field holding the values."""
+    """Merge `over` onto `base` with the DEEP rules; `key` is the field holding the values.
+
+    A missing `base` is merged as an empty one, so a named list repeated inside a single layer
+    (possible when a `K8sConfig` is built without parsing) is collapsed there too.
+    """
+    if base is None and isinstance(over, Branch):
+        base = Branch({}, over.layer)
+    elif base is None and isinstance(over, Seq) and key in NAMED_LISTS:
+        base = Seq((), over.layer)
     if isinstance(base, Branch) and isinstance(over, Branch):
         items = dict(base.items)
         for child_key, child in over.items.items():
@@ -152,35 +115,33 @@ def _append_unique(base: Seq, over: Seq) -> Seq:
     return Seq(tuple(kept), over.layer)
 
 
-def _merge_named(
-    base: Seq,
-    over: Seq,
-    identity: Callable[[Mapping[str, Any]], str | None],
-    *,
-    merge_items: bool,
-) -> Seq:
+def _merge_named(base: Seq, over: Seq, identity: Identity, *, merge_items: bool) -> Seq:
+    """Each item of `over` takes the place of *every* item of `base` with its key (the first
+    one's position): Kubernetes applies the last of repeated env vars, so replacing only the
+    first would let a lower layer's repeat beat the upper layer's value.
+    """
     items = list(base.items)
     for item in over.items:
-        position = _find(items, identity, item)
-        if position is None:
+        wanted = item_identity(identity, item)
+        positions = (
+            []
+            if wanted is None
+            else [
+                index for index, existing in enumerate(items) if item_identity(identity, existing) == wanted
+            ]
+        )
+        if not positions:
             if all(strip(item) != strip(existing) for existing in items):
                 items.append(item)
-        else:
-            items[position] = deep_merge(items[position], item) if merge_items else item
+            continue
+        first, *repeats = positions
+        items[first] = deep_merge(items[first], item) if merge_items else item
+        for index in reversed(repeats):
+            del items[index]
     return Seq(tuple(items), over.layer)
 
 
-def _find(items: list[Tree], identity: Callable[[Mapping[str, Any]], str | None], item: Tree) -> int | None:
-    wanted = item_identity(identity, item)
-    if wanted is None:
-        return None
-    for position, existing in enumerate(items):
-        if item_identity(identity, existing) == wanted:
-            return position
-    return None
-
-
-def item_identity(identity: Callable[[Mapping[str, Any]], str | None], item: Tree) -> str | None:
+def item_identity(identity: Identity, item: Tree) -> str | None:
     plain = strip(item)
     return identity(plain) if isinstance(plain, Mapping) else None
 
@@ -240,7 +201,7 @@ def merge_sourced(base: SourcedSections, over: K8sConfig, layer: str) -> Sourced
             continue
         sourced = source(section, layer)
         if over.merge_behavior is MergeBehavior.SHALLOW:
-            merged[name] = shallow_merge(merged.get(name), sourced)
+            merged[name] = shallow_merge(merged.get(name), deep_merge(None, sourced))  # collapse repeats
         else:
             merged[name] = deep_merge(merged.get(name), sourced)
     return merged

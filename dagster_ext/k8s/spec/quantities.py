@@ -38,12 +38,12 @@ def quantity_problem(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return f"expected a quantity such as '500m' or '1Gi', got {type(value).__name__}"
     if isinstance(value, float) and not math.isfinite(value):
-        return f"{value!r} is not a valid quantity"
+        return "not a valid quantity (examples: '500m', '2', '4096Mi', '1Gi')"
     text = str(value)
     if not _QUANTITY_RE.match(text):
-        return f"{text!r} is not a valid quantity (examples: '500m', '2', '4096Mi', '1Gi')"
+        return "not a valid quantity (examples: '500m', '2', '4096Mi', '1Gi')"
     if parse_quantity(text) < 0:
-        return f"{text!r} is negative; resource quantities must be >= 0"
+        return "negative; resource quantities must be >= 0"
     return None
 
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 from dagster_ext.errors import ConfigError
 from dagster_ext.k8s.spec.labels import Component, common_labels, identity_labels
 from dagster_ext.k8s.spec.layers import MergedConfig
+from dagster_ext.k8s.spec.manifest_checks import check_manifest
 from dagster_ext.k8s.spec.merging import (
     Branch,
     Leaf,
@@ -108,6 +109,7 @@ def render_k8s_job(
     manifest = strip(tree)
     paths = tree_provenance(tree)
     check_requests_within_limits(manifest, paths)
+    check_manifest(manifest)
     return RenderedK8sJob(name, manifest["metadata"].get("namespace"), manifest, paths)
 
 
@@ -286,8 +288,8 @@ def check_requests_within_limits(manifest: Mapping[str, Any], provenance: Mappin
             request_path = join(f"{base}.requests", resource)
             limit_path = join(f"{base}.limits", resource)
             problems.append(
-                f"{request_path}: request {request} (from {provenance.get(request_path, '?')}) exceeds "
-                f"limit {limit} (from {provenance.get(limit_path, '?')}); "
+                f"{request_path}: the request (from {provenance.get(request_path, '?')}) exceeds "
+                f"the limit (from {provenance.get(limit_path, '?')}); "
                 "raise the limit or lower the request"
             )
     if problems:

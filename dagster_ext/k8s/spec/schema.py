@@ -19,6 +19,9 @@ from typing import Any, Literal
 from dagster_ext.errors import ConfigError
 from dagster_ext.k8s.spec import checks
 from dagster_ext.k8s.spec._k8s_schema import MODELS, REQUIRED
+from dagster_ext.k8s.spec.checks import describe
+from dagster_ext.k8s.spec.named_lists import duplicate_reason, duplicates
+from dagster_ext.k8s.spec.object_rules import int_range_problem, object_problems
 
 _LIST_RE = re.compile(r"^list\[(.+)\]\Z")
 _DICT_RE = re.compile(r"^dict\[str, (.+)\]\Z")
@@ -57,16 +60,6 @@ def child_path(parent: str, key: str) -> str:
     if _PLAIN_KEY_RE.match(key):
         return f"{parent}.{key}" if parent else key
     return f"{parent}[{key}]"
-
-
-def describe(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"[:80]
 
 
 @cache
@@ -129,13 +122,23 @@ def normalise_object(
         seen[snake] = key
         result[camel] = normalise_field(model, snake, item, path=item_path, problems=problems)
     if check_required:
-        _check_required(model, seen, path=path, problems=problems)
+        _check_required(model, seen, result, path=path, problems=problems)
+    for child, reason in object_problems(model, result):
+        problems.add(child_path(path, child) if child else path, reason)
     return result
 
 
-def _check_required(model: str, seen: Mapping[str, str], *, path: str, problems: Problems) -> None:
-    for snake in sorted(REQUIRED.get(model, frozenset()) - set(seen)):
-        problems.add(child_path(path, MODELS[model][snake][0]), f"required field of {model} is missing")
+def _check_required(
+    model: str, seen: Mapping[str, str], result: Mapping[str, Any], *, path: str, problems: Problems
+) -> None:
+    """A required field set to null is missing too: null means "unset", and the item would be
+    rendered without it (a nameless env var or volume)."""
+    for snake in sorted(REQUIRED.get(model, frozenset())):
+        camel = MODELS[model][snake][0]
+        if snake not in seen:
+            problems.add(child_path(path, camel), f"required field of {model} is missing")
+        elif result.get(camel) is None:
+            problems.add(child_path(path, camel), f"required field of {model} must not be null")
 
 
 def normalise_field(model: str, snake: str, value: object, *, path: str, problems: Problems) -> Any:
@@ -147,7 +150,15 @@ def normalise_field(model: str, snake: str, value: object, *, path: str, problem
         for problem_path, problem in special(value, path):
             problems.add(problem_path, problem)
         return value
-    normalised = normalise_value(value, MODELS[model][snake][1], path=path, problems=problems)
+    camel, openapi_type = MODELS[model][snake]
+    normalised = normalise_value(value, openapi_type, path=path, problems=problems)
+    if isinstance(normalised, list):
+        for index, first in duplicates(camel, normalised):
+            problems.add(f"{path}[{index}]", duplicate_reason(camel, first))
+    if isinstance(normalised, int) and not isinstance(normalised, bool):
+        range_reason = int_range_problem(model, snake, normalised)
+        if range_reason:
+            problems.add(path, range_reason)
     field_check = checks.field_check(model, snake)
     if field_check is not None and isinstance(normalised, str):
         reason = field_check(normalised)

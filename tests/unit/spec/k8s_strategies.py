@@ -16,6 +16,8 @@ label_keys = st.from_regex(r"([a-z]{1,5}\.[a-z]{2,3}/)?[a-z]([-a-z0-9]{0,8}[a-z0
 names = st.from_regex(r"[a-z]([-a-z0-9]{0,6}[a-z0-9])?", fullmatch=True)
 env_names = st.from_regex(r"[A-Z][A-Z0-9_]{0,6}", fullmatch=True)
 quantities = st.sampled_from(["1", "250m", "500m", "2", "1Gi", "512Mi", "4096Mi"])
+# mounts refer to these; a test rendering whole pods defines them in a base layer
+MOUNTED_VOLUMES = ["data-a", "data-b"]
 small_text = st.text(alphabet=string.ascii_letters + string.digits + " -_/", max_size=12)
 
 
@@ -23,6 +25,10 @@ def unique_list(
     strategy: st.SearchStrategy[dict[str, Any]], key: str
 ) -> st.SearchStrategy[list[dict[str, Any]]]:
     return st.lists(strategy, max_size=3, unique_by=lambda item: item[key])
+
+
+def _toleration_key(item: Any) -> tuple[str, str]:
+    return item["key"], item["operator"]
 
 
 env = unique_list(st.fixed_dictionaries({"name": env_names, "value": small_text}), "name")
@@ -37,7 +43,9 @@ container_config = st.fixed_dictionaries(
         "env": env,
         "resources": resources,
         "volumeMounts": unique_list(
-            st.fixed_dictionaries({"name": names, "mountPath": st.sampled_from(["/a", "/b", "/c"])}),
+            st.fixed_dictionaries(
+                {"name": st.sampled_from(MOUNTED_VOLUMES), "mountPath": st.sampled_from(["/a", "/b", "/c"])}
+            ),
             "mountPath",
         ),
         "workingDir": st.sampled_from(["/app", "/tmp"]),
@@ -50,7 +58,7 @@ pod_spec_config = st.fixed_dictionaries(
         "tolerations": st.lists(
             st.fixed_dictionaries({"key": names, "operator": st.sampled_from(["Exists", "Equal"])}),
             max_size=3,
-            unique_by=lambda item: (item["key"], item["operator"]),
+            unique_by=_toleration_key,
         ),
         "volumes": unique_list(st.fixed_dictionaries({"name": names, "emptyDir": st.just({})}), "name"),
         "imagePullSecrets": unique_list(st.fixed_dictionaries({"name": names}), "name"),

@@ -32,7 +32,7 @@ from dagster_ext.k8s.spec.labels import label_key_problem
 from dagster_ext.k8s.spec.merging import REPLACED_LISTS, item_path, join
 from dagster_ext.k8s.spec.schema import resolve_field
 
-from .k8s_strategies import any_configs, deep_configs  # type: ignore[import-not-found]
+from .k8s_strategies import MOUNTED_VOLUMES, any_configs, deep_configs  # type: ignore[import-not-found]
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -150,7 +150,11 @@ def leaf_paths(value: Any, path: str = "", key: str | None = None) -> set[str]:
 def test_rendered_step_jobs_are_valid_explained_and_round_trip(
     configs: list[K8sConfig], run_id: str, job: str, step_key: str
 ) -> None:
-    merged = merge_layers([Layer(f"layer{i}", config) for i, config in enumerate(configs)])
+    volumes = parse_k8s_config({"pod_spec_config": {"volumes": [{"name": n} for n in MOUNTED_VOLUMES]}})
+    # last, so that no SHALLOW layer drops the volumes the generated mounts refer to
+    merged = merge_layers(
+        [*(Layer(f"layer{i}", c) for i, c in enumerate(configs)), Layer("volumes", volumes)]
+    )
     rendered = render_step_k8s_job(
         merged, run_id=run_id, dagster_job=job, step_key=step_key, compressed_step_args="x", image="img"
     )
