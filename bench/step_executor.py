@@ -264,23 +264,40 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--repeat", type=int, default=5, help="runs per scenario and executor, interleaved (default 5)"
     )
+    parser.add_argument(
+        "--write", action="store_true", help="write the results and the plot for a subset of scenarios too"
+    )
+    parser.add_argument(
+        "--report", type=Path, default=None, help="print the tables of a results JSON (no runs)"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.report is not None:
+        summary = json.loads(args.report.read_text())
+        print(report.table(summary))
+        print()
+        print(report.cold_start_table(summary))
+        return 0
     with (
         tempfile.TemporaryDirectory(prefix="dagster-ext-bench-") as tmp,
         bench_environment(Path(tmp)) as bench,
     ):
         code = report.code_state(ROOT)
         idle = measure_idle(bench, args.idle_seconds)
-        runs = []
+        runs: list[dict[str, Any]] = []
+        partial = RESULTS.with_suffix(".partial.json")
         for rep in range(args.repeat):  # interleaved; the executor that goes first alternates
             order = list(EXECUTORS) if rep % 2 == 0 else list(reversed(EXECUTORS))
-            runs += [measure_run(bench, s, executor) for s in args.scenarios for executor in order]
+            for scenario in args.scenarios:
+                for executor in order:
+                    runs.append(measure_run(bench, scenario, executor))
+                    # kept as it goes: an interrupted bench still leaves what it measured
+                    report.write_json(report.summarize(runs, idle=idle, code=code), partial)
     summary = report.summarize(runs, idle=idle, code=code)
-    if args.scenarios != list(SCENARIOS):
+    if args.scenarios != list(SCENARIOS) and not args.write:
         print(json.dumps(summary["runs"], indent=2))
         return 0
     report.write_json(summary, RESULTS)
