@@ -4,6 +4,8 @@ the pod's terminal state, or within the configured grace for a pod that never st
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -127,3 +129,35 @@ def test_ephemeral_storage_over_its_limit_is_evicted_by_the_kubelet(
     text = step_failure_text(result)
     assert "evicted" in text, text
     assert "EphemeralStorageExceeded" in text and "exceeds the total limit of containers 8Mi" in text, text
+
+
+def test_the_failure_event_carries_the_diagnosis_and_diagnose_names_it_on_the_live_k8s_job(
+    k8s_cluster: Any, k8s_namespace: str, tmp_path: Path
+) -> None:
+    keys = {
+        "command": ["sh", "-c", "head -c 300m /dev/zero | tail"],
+        "resources": {"requests": {"memory": "16Mi"}, "limits": {"memory": "32Mi"}},
+        "delete_failed_k8s_jobs": False,
+    }
+    result, _ = _run(k8s_cluster, k8s_namespace, tmp_path, **keys)
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    user_failure = failure.step_failure_data.user_failure_data
+    assert user_failure is not None
+    metadata = {key: value.value for key, value in user_failure.metadata.items()}
+    (pod,) = external_pods(k8s_cluster, k8s_namespace)
+    assert metadata["reason"] == "OOMKilled"
+    assert metadata["category"] == "resources"
+    assert metadata["pod"] == pod.metadata.name
+    assert metadata["container"] == "dagster"
+    assert metadata["node"] == pod.spec.node_name
+    job_name = pod.metadata.labels["batch.kubernetes.io/job-name"]
+    argv = [sys.executable, "-m", "dagster_ext.cli", "diagnose", job_name, "-n", k8s_namespace]
+    out = subprocess.run(
+        [*argv, "--kubeconfig", str(k8s_cluster.kubeconfig_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr  # something failed
+    assert '"OOMKilled"' in out.stdout, out.stdout
