@@ -265,6 +265,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--repeat", type=int, default=5, help="runs per scenario and executor, interleaved (default 5)"
     )
     parser.add_argument(
+        "--results", type=Path, default=RESULTS, help=f"where the results JSON goes (default {RESULTS})"
+    )
+    parser.add_argument(
         "--write", action="store_true", help="write the results and the plot for a subset of scenarios too"
     )
     parser.add_argument(
@@ -288,7 +291,7 @@ def main(argv: list[str]) -> int:
         code = report.code_state(ROOT)
         idle = measure_idle(bench, args.idle_seconds)
         runs: list[dict[str, Any]] = []
-        partial = RESULTS.with_suffix(".partial.json")
+        partial = args.results.with_suffix(".partial.json")
         for rep in range(args.repeat):  # interleaved; the executor that goes first alternates
             order = list(EXECUTORS) if rep % 2 == 0 else list(reversed(EXECUTORS))
             for scenario in args.scenarios:
@@ -300,8 +303,8 @@ def main(argv: list[str]) -> int:
     if args.scenarios != list(SCENARIOS) and not args.write:
         print(json.dumps(summary["runs"], indent=2))
         return 0
-    report.write_json(summary, RESULTS)
-    report.plot(summary, PLOT)
+    report.write_json(summary, args.results)
+    report.plot(summary, PLOT if args.results == RESULTS else args.results.with_suffix(".png"))
     print(report.table(summary))
     print()
     print(report.cold_start_table(summary))

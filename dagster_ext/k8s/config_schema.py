@@ -136,12 +136,13 @@ def step_pod_fields() -> dict[str, Field]:
         "load_incluster_config": Field(
             bool,
             is_required=False,
-            description="How the run worker connects to Kubernetes; unset: as the K8s run launcher does.",
+            description="How the run worker connects to Kubernetes; unset: in-cluster when it runs in a "
+            "pod, else as the K8s run launcher does.",
         ),
         "kubeconfig_file": Field(
             Noneable(str),
             is_required=False,
-            description="kubeconfig to connect with; unset: the K8s run launcher's.",
+            description="kubeconfig to connect with; unset: none in a pod, else the K8s run launcher's.",
         ),
         "job_namespace": Field(
             StringSource,

@@ -94,7 +94,8 @@ def k8s_job_op_config_schema() -> dict[str, Field]:
             Noneable(bool),
             is_required=False,
             default_value=None,
-            description="Unset (and no kubeconfig_file): the K8s run launcher's connection.",
+            description="Unset (and no kubeconfig_file): in-cluster when the op runs in a pod, else the "
+            "K8s run launcher's connection.",
         ),
         "kubeconfig_file": Field(
             Noneable(str), is_required=False, default_value=None, description="kubeconfig to connect with."
