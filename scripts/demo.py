@@ -57,7 +57,14 @@ def render() -> None:
 
 
 def show_k8s_jobs(batch: Any, run_id: str) -> None:
-    jobs = batch.list_namespaced_job(NAMESPACE, label_selector=f"dagster/run-id={run_id}").items
+    """The run's K8s Jobs, once they have ended (real pods take a few seconds to exit after the run's
+    last event), or after 60 s with what they are then."""
+    selector = f"dagster/run-id={run_id}"
+    deadline = time.monotonic() + 60
+    jobs = batch.list_namespaced_job(NAMESPACE, label_selector=selector).items
+    while time.monotonic() < deadline and any(not (j.status.succeeded or j.status.failed) for j in jobs):
+        time.sleep(1)
+        jobs = batch.list_namespaced_job(NAMESPACE, label_selector=selector).items
     print(f"{'NAME':<52} {'COMPONENT':<12} {'STATUS':<9} DURATION")
     for job in sorted(jobs, key=lambda j: j.metadata.creation_timestamp):
         status = "Complete" if job.status.succeeded else ("Failed" if job.status.failed else "Running")
@@ -79,7 +86,6 @@ def run_job(deployment: Any, batch: Any, job: str, result_path: str) -> bool:
     if ok and result.exists():
         value = pickle.loads(result.read_bytes())
     print(f"run {run_id}: {run.status.value} in {took:.0f}s, result = {value}")
-    time.sleep(2)  # let the last pods exit so the listing shows final states
     show_k8s_jobs(batch, run_id)
     return ok and value == 55
 
@@ -91,7 +97,6 @@ def run_words_job(deployment: Any, batch: Any) -> bool:
     run = deployment.wait_for_run(run_id, timeout_s=600)
     words = [w for w in ("HELLO", "GOODBYE") if any(w in m for m in deployment.event_messages(run_id))]
     print(f"run {run_id}: {run.status.value} in {time.monotonic() - started:.0f}s, streamed: {words}")
-    time.sleep(2)
     show_k8s_jobs(batch, run_id)
     return run.status.value == "SUCCESS" and words == ["HELLO", "GOODBYE"]
 

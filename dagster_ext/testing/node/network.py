@@ -26,7 +26,10 @@ from pathlib import Path
 from dagster_ext.testing.cluster.errors import NodeSetupError
 
 BRIDGE = "dxbr0"
-POD_SUBNET = "10.244.0.0/24"
+POD_SUBNET = "10.244.0.0/16"
+"""A /16 for one node: host-local hands addresses out in turn, and a pod address reused soon after its
+pod ended meets the server side's TIME_WAIT of that pod's last connections (a new SYN from the same
+address and port is then dropped and retried for up to a minute); 65,000 addresses make reuse rare."""
 NODE_IP = "10.244.0.1"
 CNI_NETWORK = "dagster-ext"
 SERVICE_HOST_ENV = "DAGSTER_EXT_SERVICE_HOST"
@@ -91,10 +94,13 @@ def ensure_bridge() -> None:
     with _locked():
         if not bridge_exists():
             _ip("link", "add", BRIDGE, "type", "bridge")
-        network = ipaddress.ip_network(POD_SUBNET)
-        current = _run(["ip", "-o", "-4", "addr", "show", "dev", BRIDGE]).stdout
-        if f" {NODE_IP}/" not in current:
-            _ip("addr", "add", f"{NODE_IP}/{network.prefixlen}", "dev", BRIDGE)
+        wanted = f"{NODE_IP}/{ipaddress.ip_network(POD_SUBNET).prefixlen}"
+        current = _run(["ip", "-o", "-4", "addr", "show", "dev", BRIDGE]).stdout.split()
+        for address in current:
+            if address.startswith(f"{NODE_IP}/") and address != wanted:
+                _ip("addr", "del", address, "dev", BRIDGE)  # an older prefix length
+        if wanted not in _run(["ip", "-o", "-4", "addr", "show", "dev", BRIDGE]).stdout.split():
+            _ip("addr", "add", wanted, "dev", BRIDGE)
         _ip("link", "set", BRIDGE, "up")
         _sysctl(f"net/ipv4/conf/{BRIDGE}/forwarding", "1")
         _sysctl("net/bridge/bridge-nf-call-iptables", "1", optional=True)
