@@ -34,7 +34,7 @@ from dagster_ext.testing.images.catalog import docker_reference, ensure_images
 from dagster_ext.testing.node import teardown
 from dagster_ext.testing.node.components import scheduler_args
 from dagster_ext.testing.node.containerd import containerd_env
-from dagster_ext.testing.node.network import NODE_IP, ensure_bridge
+from dagster_ext.testing.node.network import NODE_IP, ensure_bridge, forget_neighbours
 from dagster_ext.testing.node.node import (
     NodeLock,
     NodePlan,
@@ -261,6 +261,7 @@ class LocalCluster:
     def _start_node(self, plan: NodePlan, binaries: BinaryPaths, probe: ApiProbe) -> None:
         teardown.sweep_stale_processes()  # what a node killed without a clean stop left running
         teardown.unmount_stale_node_dirs()
+        forget_neighbours()
         # containerd inherits the node lock, so a detached node keeps it after `cluster up` returns
         containerd = self._spawn(
             "containerd", plan.containerd_command(), env=containerd_env(), pass_fds=self._node_lock.fds()

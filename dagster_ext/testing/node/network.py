@@ -107,6 +107,13 @@ def ensure_bridge() -> None:
         _ensure_forward_guard()
 
 
+def forget_neighbours() -> None:
+    """Drop the bridge's ARP entries. Each cluster's IPAM starts again at the first address, so a
+    new pod may get the address of a pod of the previous cluster whose MAC this host still holds:
+    packets to the new pod would go to the old MAC until the entry expires (up to a minute)."""
+    _ip("neigh", "flush", "dev", BRIDGE)
+
+
 def _ensure_forward_guard() -> None:
     rule = ["FORWARD", "-i", BRIDGE, "!", "-o", BRIDGE, "-m", "comment", "--comment", _GUARD_COMMENT]
     rule += ["-j", "DROP"]
