@@ -13,16 +13,14 @@ DNAT to a pod address needs the host to route bridge -> bridge).
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from dagster_ext.testing.cluster.binaries import build_lock
 from dagster_ext.testing.cluster.errors import NodeSetupError
 
 BRIDGE = "dxbr0"
@@ -91,7 +89,7 @@ def listen_addresses() -> list[str]:
 def ensure_bridge() -> None:
     """Create the bridge with `NODE_IP` and the FORWARD guard, idempotently (it is kept afterwards:
     servers bound to `NODE_IP` must not lose their address while a cluster restarts)."""
-    with _locked():
+    with build_lock(_LOCK):
         if not bridge_exists():
             _ip("link", "add", BRIDGE, "type", "bridge")
         wanted = f"{NODE_IP}/{ipaddress.ip_network(POD_SUBNET).prefixlen}"
@@ -146,13 +144,3 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     if result.returncode != 0:
         raise NodeSetupError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
     return result
-
-
-@contextmanager
-def _locked() -> Iterator[None]:
-    with open(_LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
