@@ -51,17 +51,13 @@ def list_k8s_jobs(
     sleep: Sleep = None,
 ) -> list[JsonDict]:
     batch = batch_api(api_client)
-    found = parse(
-        _call(
-            f"list K8s Jobs {namespace} {label_selector}",
-            lambda: batch.list_namespaced_job(
-                namespace, label_selector=label_selector, _preload_content=False
-            ),
-            policy,
-            sleep,
-        )
+    what = f"list K8s Jobs {namespace} {label_selector}"
+    return _items(
+        what,
+        lambda: batch.list_namespaced_job(namespace, label_selector=label_selector, _preload_content=False),
+        policy,
+        sleep,
     )
-    return list(found.get("items", []))
 
 
 def list_pods(
@@ -73,17 +69,18 @@ def list_pods(
     sleep: Sleep = None,
 ) -> list[JsonDict]:
     core = core_api(api_client)
-    found = parse(
-        _call(
-            f"list pods {namespace} {label_selector}",
-            lambda: core.list_namespaced_pod(
-                namespace, label_selector=label_selector, _preload_content=False
-            ),
-            policy,
-            sleep,
-        )
+    what = f"list pods {namespace} {label_selector}"
+    return _items(
+        what,
+        lambda: core.list_namespaced_pod(namespace, label_selector=label_selector, _preload_content=False),
+        policy,
+        sleep,
     )
-    return list(found.get("items", []))
+
+
+def _items(what: str, call: Any, policy: RetryPolicy, sleep: Sleep) -> list[JsonDict]:
+    """The `items` of one list request, read raw and retried by `policy`."""
+    return list(parse(_call(what, call, policy, sleep)).get("items", []))
 
 
 def list_events(
