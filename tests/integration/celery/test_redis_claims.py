@@ -54,7 +54,7 @@ def test_finishing_a_step_wakes_the_run_worker_waiting_on_its_run(redis: Any) ->
     store.finish(StepAttempt("run-2", "a", 0), holder="nobody", outcome=Outcome.OK)  # not its holder
     started = time.monotonic()
     assert store.wait_for_step_end("run-1", 5)
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 4  # woken, not timed out
     assert not store.wait_for_step_end("run-1", 0.1)  # one wake-up covers both steps
     assert not store.wait_for_step_end("run-2", 0.1)  # a refused finish wakes nobody
 
