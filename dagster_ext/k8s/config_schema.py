@@ -185,11 +185,18 @@ def dagster_ext_fields() -> dict[str, Field]:
                     "unschedulable": Field(float, is_required=False, default_value=60.0),
                     "container_config": Field(float, is_required=False, default_value=10.0),
                     "failed_create": Field(float, is_required=False, default_value=0.0),
+                    "capacity": Field(
+                        float,
+                        is_required=False,
+                        description="Seconds a pod may wait for busy nodes to free room (the scheduler "
+                        "names only missing resources and the pod fits an empty node); unset: no limit.",
+                    ),
                 }
             ),
             is_required=False,
             description="Seconds a pod may stay stuck for each cause (image pull, unschedulable, "
-            "container config error, FailedCreate) before its run or step fails with that reason.",
+            "container config error, FailedCreate, waiting for capacity) before its run or step "
+            "fails with that reason.",
         ),
         "log_tail_lines": Field(
             IntSource,

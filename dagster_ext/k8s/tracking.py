@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from dagster_ext.k8s.client import K8sGateway, ResourceWatch, WatchEvent
+from dagster_ext.k8s.node_capacity import NodeCapacityCache
 from dagster_ext.k8s.status import Diagnosis, DiagnosisSettings, diagnose
 from dagster_ext.k8s.status.pods import JsonDict, condition
 
@@ -92,11 +93,13 @@ class K8sJobTracker:
         pods: PodsMode = "watch",
         escalate_after_s: float = ESCALATE_AFTER_S,
         clock: Callable[[], float] = time.monotonic,
+        capacity: NodeCapacityCache | None = None,
     ) -> None:
         self.namespace = namespace
         self.label_selector = label_selector
         self._gateway = gateway
         self._diagnosis = diagnosis or DiagnosisSettings()
+        self._capacity = capacity or NodeCapacityCache(gateway)
         self._pods_mode = pods
         self._escalate_after_s = escalate_after_s
         self._clock = clock
@@ -240,6 +243,7 @@ class K8sJobTracker:
             now=datetime.now(timezone.utc),
             settings=self._diagnosis,
             log_tail=log_tail,
+            capacity=self._capacity.for_pods(pods),
         )
 
     def observe(self, name: str) -> Diagnosis:

@@ -89,6 +89,9 @@ class K8sGateway:
             self.api_client, namespace=namespace, label_selector=label_selector, **self._common()
         )
 
+    def list_nodes(self) -> list[JsonDict]:
+        return reading.list_nodes(self.api_client, **self._common())
+
     def list_events(self, *, namespace: str, involved_kind: str, involved_name: str) -> list[JsonDict]:
         return reading.list_events(
             self.api_client,

@@ -1,4 +1,4 @@
-"""Point reads: K8s Jobs, the pods of a K8s Job, Events of an object, the tail of a pod's log.
+"""Point reads: K8s Jobs, the pods of a K8s Job, Events of an object, nodes, the tail of a pod's log.
 
 Used for diagnostics and for one-off checks; steady-state monitoring uses `watching`.
 """
@@ -76,6 +76,14 @@ def list_pods(
         policy,
         sleep,
     )
+
+
+def list_nodes(
+    api_client: Any, *, policy: RetryPolicy = DEFAULT_RETRY, sleep: Sleep = None
+) -> list[JsonDict]:
+    """All nodes (cluster-scoped: needs a ClusterRole granting `list nodes`)."""
+    core = core_api(api_client)
+    return _items("list nodes", lambda: core.list_node(_preload_content=False), policy, sleep)
 
 
 def _items(what: str, call: Any, policy: RetryPolicy, sleep: Sleep) -> list[JsonDict]:

@@ -6,10 +6,12 @@ lets Dagster fail or resume the run instead of leaving it hanging.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from dagster_ext.k8s.client import K8sGateway
+from dagster_ext.k8s.node_capacity import NodeCapacityCache
 from dagster_ext.k8s.status import RAN_REASONS, Diagnosis, DiagnosisSettings, K8sJobState, diagnose
 from dagster_ext.k8s.status.pods import JsonDict, container_statuses, pod_name
 
@@ -42,8 +44,16 @@ def observe(
     events: list[JsonDict] = []
     if k8s_job is not None and (with_events or not pods):
         events = gateway.list_events(namespace=namespace, involved_kind="Job", involved_name=k8s_job_name)
-    now = datetime.now(timezone.utc)
-    found = diagnose(k8s_job=k8s_job, pods=pods, events=events, now=now, settings=settings)
+    judge = functools.partial(
+        diagnose,
+        k8s_job=k8s_job,
+        pods=pods,
+        events=events,
+        now=datetime.now(timezone.utc),
+        settings=settings,
+        capacity=NodeCapacityCache(gateway).for_pods(pods),
+    )
+    found = judge()
     if found.failed and found.pod_name and found.reason in RAN_REASONS:
         tail = gateway.read_pod_log_tail(
             namespace=namespace,
@@ -51,7 +61,7 @@ def observe(
             container=found.container or "dagster",
             tail_lines=log_tail_lines,
         )
-        found = diagnose(k8s_job=k8s_job, pods=pods, events=events, now=now, settings=settings, log_tail=tail)
+        found = judge(log_tail=tail)
     return Observation(k8s_job, pods, events, found)
 
 

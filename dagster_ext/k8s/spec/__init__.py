@@ -17,6 +17,7 @@ Typical use (a step executor)::
 
 from __future__ import annotations
 
+from dagster_ext.k8s.quantities import is_quantity, parse_quantity
 from dagster_ext.k8s.spec.allowlist import enforce_allowlist
 from dagster_ext.k8s.spec.annotate import annotated_yaml
 from dagster_ext.k8s.spec.config import (
@@ -73,7 +74,6 @@ from dagster_ext.k8s.spec.names import (
     run_k8s_job_name,
     step_k8s_job_name,
 )
-from dagster_ext.k8s.spec.quantities import is_quantity, parse_quantity
 from dagster_ext.k8s.spec.rendering import (
     DEFAULT_TTL_SECONDS,
     DEFAULTS,

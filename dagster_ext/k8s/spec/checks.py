@@ -12,9 +12,9 @@ import difflib
 import re
 from collections.abc import Callable, Mapping
 
+from dagster_ext.k8s.quantities import quantity_problem
 from dagster_ext.k8s.spec.labels import label_key_problem, label_value_problem
 from dagster_ext.k8s.spec.names import is_dns1123_label, is_dns1123_subdomain
-from dagster_ext.k8s.spec.quantities import quantity_problem
 
 # (path, reason) pairs; a special check replaces the type check of its field
 SpecialCheck = Callable[[object, str], list[tuple[str, str]]]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from dagster_ext.errors import ConfigError
+from dagster_ext.k8s.quantities import parse_quantity
 from dagster_ext.k8s.spec.labels import Component, common_labels, identity_labels
 from dagster_ext.k8s.spec.layers import MergedConfig
 from dagster_ext.k8s.spec.manifest_checks import check_manifest
@@ -31,7 +32,6 @@ from dagster_ext.k8s.spec.merging import (
     strip,
 )
 from dagster_ext.k8s.spec.merging import provenance as tree_provenance
-from dagster_ext.k8s.spec.quantities import parse_quantity
 
 DEFAULTS: Final = "defaults"
 SYSTEM: Final = "dagster-ext"

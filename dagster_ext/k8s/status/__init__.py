@@ -5,6 +5,7 @@ failure is named the same way everywhere (and alerts keyed on the reason work fo
 No I/O: callers pass the objects they already hold (from a watch cache or a point read).
 """
 
+from dagster_ext.k8s.status.capacity import NodeCapacity, short_of_capacity_only
 from dagster_ext.k8s.status.diagnosis import diagnose, job_failure
 from dagster_ext.k8s.status.model import Diagnosis, DiagnosisSettings, K8sJobState
 from dagster_ext.k8s.status.reasons import (
@@ -27,7 +28,9 @@ __all__ = [
     "DiagnosisSettings",
     "FailureReason",
     "K8sJobState",
+    "NodeCapacity",
     "ReasonInfo",
     "diagnose",
     "job_failure",
+    "short_of_capacity_only",
 ]

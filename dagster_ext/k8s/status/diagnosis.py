@@ -17,11 +17,20 @@ from datetime import datetime
 
 from dagster_ext.k8s.status import pod_failures
 from dagster_ext.k8s.status import pods as facts
+from dagster_ext.k8s.status.capacity import NodeCapacity
 from dagster_ext.k8s.status.model import Diagnosis, DiagnosisSettings, K8sJobState
 from dagster_ext.k8s.status.pods import JsonDict
 from dagster_ext.k8s.status.reasons import Category, FailureReason
 
-__all__ = ["Category", "Diagnosis", "DiagnosisSettings", "FailureReason", "K8sJobState", "diagnose"]
+__all__ = [
+    "Category",
+    "Diagnosis",
+    "DiagnosisSettings",
+    "FailureReason",
+    "K8sJobState",
+    "NodeCapacity",
+    "diagnose",
+]
 
 R = FailureReason
 JOB_REASONS = {
@@ -145,9 +154,14 @@ def diagnose(
     events: Sequence[JsonDict] = (),
     settings: DiagnosisSettings | None = None,
     log_tail: str | None = None,
+    capacity: NodeCapacity | None = None,
 ) -> Diagnosis:
-    """The state of one K8s Job. `log_tail` (the failed container's last lines) enriches messages."""
-    found = _diagnose(k8s_job=k8s_job, pods=pods, now=now, events=events, settings=settings)
+    """The state of one K8s Job. `log_tail` (the failed container's last lines) enriches messages;
+    `capacity` (the nodes' allocatable resources) tells a pod waiting for busy nodes from one that
+    can never be scheduled."""
+    found = _diagnose(
+        k8s_job=k8s_job, pods=pods, now=now, events=events, settings=settings, capacity=capacity
+    )
     if log_tail and found.failed and found.container:
         return dataclasses.replace(found, log_tail=log_tail)
     return found
@@ -160,6 +174,7 @@ def _diagnose(
     now: datetime,
     events: Sequence[JsonDict],
     settings: DiagnosisSettings | None,
+    capacity: NodeCapacity | None,
 ) -> Diagnosis:
     settings = settings or DiagnosisSettings()
     if k8s_job is None:
@@ -179,7 +194,7 @@ def _diagnose(
         terminal = None if retries_left else _pod_cause(pod, k8s_job, verdict=False)
         if terminal is not None:
             return terminal
-        stuck = pod_failures.stuck_failure(pod, now, settings)
+        stuck = pod_failures.stuck_failure(pod, now, settings, capacity)
         if stuck is not None and stuck.failed:
             return stuck
         waiting = waiting or stuck

@@ -77,6 +77,11 @@ the grace periods of `failure_grace_seconds` (`image_pull` 30 s, `container_conf
 `unschedulable` 60 s, `failed_create` 0 s); `InvalidImageName` and `ErrImageNeverPull` fail at
 once. Until then the reason is reported as the cause of the wait.
 
+A pod the scheduler cannot place only for missing resources ("Insufficient cpu") whose requests
+fit an empty node is `WaitingForCapacity`, not `Unschedulable`: it runs once other pods finish, so
+it waits without limit unless `failure_grace_seconds.capacity` is set. Telling the two apart
+needs `list nodes` (a ClusterRole); without it such a pod has the `unschedulable` grace.
+
 Precedence, cause before consequence: a K8s Job deadline, `podFailurePolicy` or failed-index
 condition names the failure (the pods it killed exit 137/143 because of it); with
 `BackoffLimitExceeded` the newest failed pod's own cause is reported; a pod-level reason or a

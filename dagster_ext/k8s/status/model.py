@@ -30,17 +30,20 @@ class DiagnosisSettings:
     unschedulable_grace_s: float = 60.0
     container_config_grace_s: float = 10.0
     failed_create_grace_s: float = 0.0
+    capacity_grace_s: float | None = None  # a pod that only waits for busy nodes: no limit
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DiagnosisSettings:
         """From the `failure_grace_seconds` key shared by the launcher and executor configs."""
         grace = config.get("failure_grace_seconds") or {}
         defaults = cls()
+        capacity = grace.get("capacity", defaults.capacity_grace_s)
         return cls(
             image_pull_grace_s=float(grace.get("image_pull", defaults.image_pull_grace_s)),
             unschedulable_grace_s=float(grace.get("unschedulable", defaults.unschedulable_grace_s)),
             container_config_grace_s=float(grace.get("container_config", defaults.container_config_grace_s)),
             failed_create_grace_s=float(grace.get("failed_create", defaults.failed_create_grace_s)),
+            capacity_grace_s=None if capacity is None else float(capacity),
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from dagster_ext.k8s.status import pods as facts
+from dagster_ext.k8s.status.capacity import NodeCapacity, short_of_capacity_only
 from dagster_ext.k8s.status.model import Diagnosis, DiagnosisSettings, K8sJobState
 from dagster_ext.k8s.status.pods import ContainerStatus, JsonDict
 from dagster_ext.k8s.status.reasons import Category, FailureReason
@@ -212,8 +213,11 @@ def _grace_s(reason: FailureReason, settings: DiagnosisSettings) -> float:
     return settings.image_pull_grace_s
 
 
-def stuck_failure(pod: JsonDict, now: datetime, settings: DiagnosisSettings) -> Diagnosis | None:
-    """A pod that cannot start: a failure once its grace passed, else the reason of the wait."""
+def stuck_failure(
+    pod: JsonDict, now: datetime, settings: DiagnosisSettings, capacity: NodeCapacity | None = None
+) -> Diagnosis | None:
+    """A pod that cannot start: a failure once its grace passed, else the reason of the wait.
+    Without `capacity` (nodes not readable), every Unschedulable pod has the unschedulable grace."""
     started = facts.parse_time((pod.get("status") or {}).get("startTime")) or facts.parse_time(
         (pod.get("metadata") or {}).get("creationTimestamp")
     )
@@ -244,9 +248,22 @@ def stuck_failure(pod: JsonDict, now: datetime, settings: DiagnosisSettings) -> 
         )
     unschedulable = facts.unschedulable_since(pod)
     if unschedulable:
-        waited = _age_s(unschedulable[0], now)
-        state = K8sJobState.FAILED if waited >= settings.unschedulable_grace_s else K8sJobState.PENDING
-        return Diagnosis(
-            state, R.UNSCHEDULABLE, f"pod cannot be scheduled: {unschedulable[1]}", facts.pod_name(pod)
-        )
+        return _unschedulable(pod, unschedulable, now, settings, capacity)
     return None
+
+
+def _unschedulable(
+    pod: JsonDict,
+    since: tuple[datetime | None, str],
+    now: datetime,
+    settings: DiagnosisSettings,
+    capacity: NodeCapacity | None,
+) -> Diagnosis:
+    waited = _age_s(since[0], now)
+    if capacity is not None and short_of_capacity_only(since[1]) and capacity.fits_empty_node(pod):
+        limit = settings.capacity_grace_s
+        state = K8sJobState.FAILED if limit is not None and waited >= limit else K8sJobState.PENDING
+        detail = f"pod waits for capacity on busy nodes: {since[1]}"
+        return Diagnosis(state, R.WAITING_FOR_CAPACITY, detail, facts.pod_name(pod))
+    state = K8sJobState.FAILED if waited >= settings.unschedulable_grace_s else K8sJobState.PENDING
+    return Diagnosis(state, R.UNSCHEDULABLE, f"pod cannot be scheduled: {since[1]}", facts.pod_name(pod))

@@ -48,6 +48,7 @@ class FailureReason(str, Enum):
     START_ERROR = "StartError"
     FAILED_CREATE = "FailedCreate"
     UNSCHEDULABLE = "Unschedulable"
+    WAITING_FOR_CAPACITY = "WaitingForCapacity"
     ADMISSION_REJECTED = "AdmissionRejected"
     SUSPENDED = "Suspended"
     EVICTED = "Evicted"
@@ -236,6 +237,15 @@ TAXONOMY: dict[FailureReason, ReasonInfo] = {
         "Lower `container_config.resources.requests`, fix `pod_spec_config.nodeSelector`/`affinity`/"
         "`tolerations`, or add nodes (check the cluster autoscaler).",
     ),
+    R.WAITING_FOR_CAPACITY: ReasonInfo(
+        C.SCHEDULING,
+        "waited too long for capacity",
+        "The nodes are busy: the scheduler names only missing resources, and the pod's requests fit "
+        "an empty node, so it runs once other pods finish. It waits without limit unless "
+        "`failure_grace_seconds.capacity` is set.",
+        "Add nodes (or let the cluster autoscaler), lower the step's `container_config.resources."
+        "requests`, or cap parallelism (executor `max_concurrent`, Dagster pools).",
+    ),
     R.ADMISSION_REJECTED: ReasonInfo(
         C.SCHEDULING,
         "was rejected by its node",
@@ -338,6 +348,7 @@ STUCK_REASONS = frozenset(
         R.CREATE_CONTAINER,
         R.RUN_CONTAINER,
         R.UNSCHEDULABLE,
+        R.WAITING_FOR_CAPACITY,
         R.FAILED_CREATE,
     }
 )

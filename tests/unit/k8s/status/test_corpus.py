@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dagster_ext.k8s.status import FailureReason, K8sJobState, diagnose
+from dagster_ext.k8s.status import FailureReason, K8sJobState, NodeCapacity, diagnose
 
 CORPUS = Path(__file__).parent / "corpus"
 CASES = sorted(CORPUS.glob("*.yaml"))
@@ -45,6 +45,7 @@ def test_case(path: Path) -> None:
         pods=case.get("pods") or [],
         events=case.get("events") or [],
         now=datetime.fromisoformat(str(case["now"]).replace("Z", "+00:00")),
+        capacity=NodeCapacity.from_nodes(case["nodes"]) if "nodes" in case else None,
     )
     assert found.state is K8sJobState(expect["state"]), found
     assert (found.reason.value if found.reason else None) == expect.get("reason"), found
