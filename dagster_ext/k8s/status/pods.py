@@ -127,14 +127,12 @@ def is_failure(terminated: JsonDict, *, pod_failed: bool) -> bool:
     return terminated.get("reason") == "OOMKilled" and pod_failed
 
 
-
 def first_waiting(pod: JsonDict, reasons: frozenset[str]) -> tuple[str, JsonDict] | None:
     for found in containers(pod):
         waiting = found.waiting
         if waiting and waiting.get("reason") in reasons:
             return found.name, waiting
     return None
-
 
 
 def unschedulable_since(pod: JsonDict) -> tuple[datetime | None, str] | None:
