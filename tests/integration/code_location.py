@@ -181,7 +181,7 @@ def step_pooled_long() -> None:
     pooled_sleep_long()
 
 
-@op(pool=POOL, tags=_k8s({"container_config": {"resources": {"requests": {"cpu": "64"}}}}))
+@op(pool=POOL, tags=_k8s({"pod_spec_config": {"nodeSelector": {"dx-pool-test": "no-such-node"}}}))
 def pooled_unschedulable() -> None:
     pass
 

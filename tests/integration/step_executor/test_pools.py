@@ -165,5 +165,5 @@ def test_unschedulable_pod_holding_a_pool_slot_is_named(
     assert run.status.value == "FAILURE", messages[-20:]
     held = [m for m in messages if f'holds a slot of pool "{POOL}" while its pod cannot be scheduled' in m]
     assert len(held) == 1, [m for m in messages if "pod" in m.lower() or "error" in m.lower()]
-    assert "64" not in held[0]  # names the pool and step, never a configuration value
+    assert "no-such-node" not in held[0]  # names the pool and step, never a configuration value
     assert wait_slots_free(deployment, timeout_s=60) == (0, 0)
