@@ -184,3 +184,13 @@ def step_connection(executor_config: Mapping[str, Any], run_launcher: Any) -> Co
 
 def diagnosis_settings(executor_config: Mapping[str, Any]) -> DiagnosisSettings:
     return DiagnosisSettings.from_config(executor_config)
+
+
+def step_pool(ctx: StepHandlerContext, step_key: str) -> str | None:
+    """The pool whose slot the step claimed before launch (`pool=`, or the older
+    `dagster/concurrency_key` tag Dagster still honours), None for a step in no pool."""
+    step = getattr(ctx.get_step_context(step_key), "step", None)
+    if step is None:
+        return None
+    pool = getattr(step, "pool", None) or step.tags.get("dagster/concurrency_key")
+    return str(pool) if pool else None

@@ -157,6 +157,40 @@ def step_preempted() -> None:
     preemptible()
 
 
+POOL = "dx-pool"
+
+
+@op(pool=POOL)
+def pooled_sleep() -> None:
+    time.sleep(4)
+
+
+@job(executor_def=k8s_job_executor)
+def step_pooled() -> None:
+    pooled_sleep()
+    pooled_sleep.alias("second_pooled")()
+
+
+@op(pool=POOL)
+def pooled_sleep_long() -> None:
+    time.sleep(120)
+
+
+@job(executor_def=k8s_job_executor)
+def step_pooled_long() -> None:
+    pooled_sleep_long()
+
+
+@op(pool=POOL, tags=_k8s({"pod_spec_config": {"nodeSelector": {"dx-pool-test": "no-such-node"}}}))
+def pooled_unschedulable() -> None:
+    pass
+
+
+@job(executor_def=k8s_job_executor)
+def step_pooled_unschedulable() -> None:
+    pooled_unschedulable()
+
+
 defs = Definitions.merge(
     seed.defs,
     Definitions(
@@ -172,6 +206,9 @@ defs = Definitions.merge(
             step_run_retry,
             step_sleepy,
             step_preempted,
+            step_pooled,
+            step_pooled_long,
+            step_pooled_unschedulable,
         ]
     ),
 )

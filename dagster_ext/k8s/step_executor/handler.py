@@ -31,6 +31,7 @@ from dagster_ext.k8s.status import (
     SELF_REPORTED_REASONS,
     Diagnosis,
     DiagnosisSettings,
+    FailureReason,
     K8sJobState,
 )
 from dagster_ext.k8s.step_executor.launching import CreatePool
@@ -40,6 +41,7 @@ from dagster_ext.k8s.step_pods import (
     run_label_selector,
     single_step_key,
     step_attempt,
+    step_pool,
 )
 from dagster_ext.k8s.tracking import K8sJobTracker
 
@@ -197,12 +199,31 @@ class K8sStepHandler(StepHandler):
         if found.reason is None or (name, found.reason.value) in self._waits:
             return
         self._waits.add((name, found.reason.value))
+        step_key = self._step_key(ctx)
+        metadata = failure_metadata(found, k8s_job=name, namespace=namespace)
         DagsterEvent.engine_event(
-            ctx.get_step_context(self._step_key(ctx)),
+            ctx.get_step_context(step_key),
             message=f"Step pod waiting: {found.headline()}",
-            event_specific_data=EngineEventData(
-                metadata=failure_metadata(found, k8s_job=name, namespace=namespace)
+            event_specific_data=EngineEventData(metadata=metadata),
+        )
+        pool = step_pool(ctx, step_key)
+        if pool and found.reason is FailureReason.UNSCHEDULABLE:
+            self._report_held_slot(ctx, step_key=step_key, pool=pool, metadata=metadata)
+
+    @staticmethod
+    def _report_held_slot(
+        ctx: StepHandlerContext, *, step_key: str, pool: str, metadata: Mapping[str, Any]
+    ) -> None:
+        """Pools count claimed slots, not running pods: a slot whose pod the scheduler cannot place
+        is capacity the pool reports as used while nothing runs. Say so, so that a pool that looks
+        full while the cluster idles explains itself."""
+        DagsterEvent.engine_event(
+            ctx.get_step_context(step_key),
+            message=(
+                f'Step "{step_key}" holds a slot of pool "{pool}" while its pod cannot be scheduled: '
+                "the slot stays claimed, and other runs wait for it, until the pod runs or the step fails."
             ),
+            event_specific_data=EngineEventData(metadata={**metadata, "pool": MetadataValue.text(pool)}),
         )
 
     def _report_failure(

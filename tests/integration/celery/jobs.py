@@ -62,8 +62,10 @@ def start_op() -> None:
     pass
 
 
-def _sleeper(name: str, *, tags: dict[str, Any] | None = None, env: str = "DX_STEP_SLEEP") -> OpDefinition:
-    @op(name=name, ins={"after": In(Nothing)}, tags=tags or {})
+def _sleeper(
+    name: str, *, tags: dict[str, Any] | None = None, env: str = "DX_STEP_SLEEP", pool: str | None = None
+) -> OpDefinition:
+    @op(name=name, ins={"after": In(Nothing)}, tags=tags or {}, pool=pool)
     def _op(context) -> None:  # type: ignore[no-untyped-def]  # Dagster rejects a string annotation
         traced_sleep(context, float(os.environ.get(env, "0.2")))
 
@@ -77,6 +79,17 @@ FAN_OUT = [_sleeper(f"work_{i:02d}") for i in range(30)]
 def fan_out() -> None:
     first = start_op()
     for work in FAN_OUT:
+        work(first)
+
+
+POOL = "dx-pool"
+POOLED = [_sleeper(f"pooled_{i}", pool=POOL) for i in range(4)]
+
+
+@job(executor_def=celery_queue_executor)
+def pooled_fan_out() -> None:
+    first = start_op()
+    for work in POOLED:
         work(first)
 
 
@@ -207,6 +220,7 @@ defs = Definitions(
     jobs=[
         process_numbers,
         fan_out,
+        pooled_fan_out,
         routed,
         prio_blocker,
         prio_low,
