@@ -50,10 +50,17 @@ def test_run_survives_an_apiserver_restart_mid_run(
         assert in_flight is not None and not in_flight.is_finished, "the run ended before the restart"
     finally:
         instance.dispose()
+    assert_succeeded_with_one_k8s_job_per_step(deployment, k8s_cluster, k8s_namespace, run_id)
+
+
+def assert_succeeded_with_one_k8s_job_per_step(
+    deployment: Any, k8s_cluster: Any, namespace: str, run_id: str
+) -> None:
+    """process_numbers_k8s succeeded, computed its sum, and no step's K8s Job was created twice."""
     run = deployment.wait_for_run(run_id, timeout_s=300)
     assert run.status.value == "SUCCESS", deployment.event_messages(run_id)[-30:]
     result = deployment.home / "storage" / run_id / "sum_two_sums" / "result"
     assert pickle.loads(result.read_bytes()) == 55
-    jobs = wait_all_complete(k8s_cluster, k8s_namespace, run_id, count=STEPS)
+    jobs = wait_all_complete(k8s_cluster, namespace, run_id, count=STEPS)
     per_step = Counter(j.metadata.labels["dagster/op"] for j in jobs)
     assert all(n == 1 for n in per_step.values()) and len(per_step) == STEPS, per_step
