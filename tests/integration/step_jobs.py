@@ -38,3 +38,14 @@ def wait_all_complete(k8s_cluster: Any, namespace: str, run_id: str, *, count: i
         summary = [(j.metadata.name, j.status.succeeded, j.status.failed) for j in jobs]
         assert time.monotonic() < deadline, f"expected {count} completed step K8s Jobs, got {summary}"
         time.sleep(0.5)
+
+
+def wait_for_running_step_pods(k8s_cluster: Any, namespace: str, run_id: str, *, at_least: int) -> list[Any]:
+    """The run's step pods once at least `at_least` of them are Running (a hang guard of 120 s)."""
+    deadline = time.monotonic() + 120
+    while True:
+        running = [p for p in step_pods(k8s_cluster, namespace, run_id) if p.status.phase == "Running"]
+        if len(running) >= at_least:
+            return running
+        assert time.monotonic() < deadline, f"fewer than {at_least} step pods ever ran"
+        time.sleep(0.5)

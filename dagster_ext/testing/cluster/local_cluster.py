@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -81,6 +82,8 @@ class LocalCluster:
         self._users: ClusterUsers | None = None
         self._binaries: BinaryPaths | None = None
         self._components: list[Component] = []
+        self._commands: dict[str, tuple[list[str], dict[str, str] | None]] = {}
+        """Component name -> (argv, env) it was started with, so a fault test can restart it."""
 
     # -- public surface -------------------------------------------------------------------------
 
@@ -164,6 +167,49 @@ class LocalCluster:
                 shutil.rmtree(layout.state_dir, ignore_errors=True)
         self._node_plan = None
         self._node_lock.release()
+
+    def restart_component(self, name: str, *, down_s: float = 0.0, kill: bool = False) -> None:
+        """Stop one running component, leave it down for `down_s`, and start it again with the same
+        command line and state (etcd keeps the cluster's objects; a kubelet or containerd restart keeps
+        the node's containers). For fault tests: clients see their connections drop and must reconnect.
+        `kill=True` sends SIGKILL at once (a crash) instead of SIGTERM and a grace period.
+        Waits until the restarted component is healthy again where that can be probed."""
+        index = next((i for i, c in enumerate(self._components) if c.name == name), None)
+        if index is None or name not in self._commands:
+            raise ClusterError(f"this cluster runs no component named {name!r}")
+        stop_component(self._components[index], grace_s=0.0 if kill else grace_for(name))
+        if down_s > 0:
+            time.sleep(down_s)
+        args, env = self._commands[name]
+        fds = self._node_lock.fds() if name == "containerd" else ()
+        component = spawn(
+            name,
+            args,
+            log_path=self.layout.log(name),
+            env=env,
+            die_with_parent=self._die_with_parent,
+            pass_fds=fds,
+        )
+        self._components[index] = component
+        assert self._users is not None
+        probe = ApiProbe(self.layout.server_url, self.ca_cert_path, self._users.admin.token)
+        if name == "kube-apiserver":
+            self._wait(lambda: probe.ok("/readyz"), what="apiserver /readyz", blame=component)
+        elif name == "kubelet":
+            self._wait(lambda: probe.node_ready(self.node.name), what="Node Ready", blame=component)
+        elif name == "containerd" and self._node_plan is not None:
+            self._wait(self._node_plan.containerd.socket.exists, what="containerd socket", blame=component)
+        if self._layout is not None:
+            save_state(self._layout.state_dir, self._saved_state(self._layout, self._require_binaries()))
+
+    def restart_apiserver(self, *, down_s: float = 3.0) -> None:
+        """Stop kube-apiserver, keep it down `down_s` seconds, start it again (a control-plane upgrade)."""
+        self.restart_component("kube-apiserver", down_s=down_s)
+
+    def _require_binaries(self) -> BinaryPaths:
+        if self._binaries is None:
+            raise ClusterError("the cluster is not started")
+        return self._binaries
 
     # -- start-up steps ---------------------------------------------------------------------------
 
@@ -278,6 +324,7 @@ class LocalCluster:
     def _spawn(
         self, name: str, args: list[str], env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
     ) -> Component:
+        self._commands[name] = (list(args), env)
         component = spawn(
             name,
             args,

@@ -17,6 +17,7 @@ from tests.integration.step_jobs import (
     step_k8s_jobs,
     step_pods,
     wait_all_complete,
+    wait_for_running_step_pods,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -172,10 +173,7 @@ def test_terminating_the_run_removes_step_jobs_and_pods(
 ) -> None:
     deployment = dagster_deployment(location=location())
     run_id = deployment.launch("step_sleepy")
-    deadline = time.monotonic() + 90
-    while len([p for p in step_pods(k8s_cluster, k8s_namespace, run_id) if p.status.phase == "Running"]) < 2:
-        assert time.monotonic() < deadline, "step pods never ran"
-        time.sleep(0.5)
+    wait_for_running_step_pods(k8s_cluster, k8s_namespace, run_id, at_least=2)
     instance = deployment.instance()
     try:
         assert instance.run_launcher.terminate(run_id)
