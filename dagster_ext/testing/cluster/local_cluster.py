@@ -182,14 +182,7 @@ class LocalCluster:
             time.sleep(down_s)
         args, env = self._commands[name]
         fds = self._node_lock.fds() if name == "containerd" else ()
-        component = spawn(
-            name,
-            args,
-            log_path=self.layout.log(name),
-            env=env,
-            die_with_parent=self._die_with_parent,
-            pass_fds=fds,
-        )
+        component = self._start_process(name, args, env, fds)
         self._components[index] = component
         assert self._users is not None
         probe = ApiProbe(self.layout.server_url, self.ca_cert_path, self._users.admin.token)
@@ -325,7 +318,14 @@ class LocalCluster:
         self, name: str, args: list[str], env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
     ) -> Component:
         self._commands[name] = (list(args), env)
-        component = spawn(
+        component = self._start_process(name, args, env, pass_fds)
+        self._components.append(component)
+        return component
+
+    def _start_process(
+        self, name: str, args: list[str], env: dict[str, str] | None, pass_fds: tuple[int, ...]
+    ) -> Component:
+        return spawn(
             name,
             args,
             log_path=self.layout.log(name),
@@ -333,8 +333,6 @@ class LocalCluster:
             die_with_parent=self._die_with_parent,
             pass_fds=pass_fds,
         )
-        self._components.append(component)
-        return component
 
     def _wait(self, check: Callable[[], bool], *, what: str, blame: Component) -> None:
         wait_until(check, what=what, blame=blame, watch=self._components, timeout_s=self._start_timeout_s)
