@@ -102,18 +102,18 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     celery_args: tuple[str, ...],
 ) -> None:
     """Start a worker. Safe defaults: late ack, one message per slot, no prefetch hoarding."""
-    from dagster_ext.celery.app import make_celery_app
-    from dagster_ext.celery.deferred_ack import defer_acks
-    from dagster_ext.celery.step_end_fetch import limit_consumption
-    from dagster_ext.celery.worker_registry import WorkerRegistration
-    from dagster_ext.celery.worker_tuning import lower_slot_priority
+    from dagster_ext.celery.worker.app import make_worker_app
+    from dagster_ext.celery.worker.deferred_ack import defer_acks
+    from dagster_ext.celery.worker.registry import WorkerRegistration
+    from dagster_ext.celery.worker.step_end_fetch import limit_consumption
+    from dagster_ext.celery.worker.tuning import lower_slot_priority
 
     settings = _settings(config_yaml)
     if concurrency < 1:
         raise click.BadParameter("must be >= 1", param_hint="--concurrency")
     queue_list = [q.strip() for spec in (queues or (settings.default_queue,)) for q in spec.split(",") if q]
     node = name or f"dagster-ext-{uuid.uuid4().hex[:6]}@%h"
-    app = make_celery_app(settings)
+    app = make_worker_app(settings)
     limit_consumption(app, read_ahead=read_ahead, fetch_at_step_end=fetch_at_step_end)
     defer_acks(app)
     lower_slot_priority(slot_nice)

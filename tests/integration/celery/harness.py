@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from dagster_ext.celery.claims import ClaimStore, open_claim_store
+from dagster_ext.celery.claims import ClaimBackend, open_claim_store
 from dagster_ext.celery.settings import QueueSettings, settings_from_config
 from dagster_ext.testing._procs import stop_process_group
 from dagster_ext.testing.deployment import create_pg_secret, default_launcher_config
@@ -54,7 +54,7 @@ class CeleryHarness:
         return settings_from_config(self.executor_config, self.env)
 
     @property
-    def store(self) -> ClaimStore:
+    def store(self) -> ClaimBackend:
         return open_claim_store(self.settings.claims_url)
 
     @property

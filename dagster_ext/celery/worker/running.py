@@ -13,8 +13,8 @@ from typing import cast
 from dagster import DagsterInstance, MetadataValue
 
 from dagster_ext.celery.claims import Outcome
-from dagster_ext.celery.code_cache import CODE_CACHE
-from dagster_ext.celery.run_cache import RUN_CACHE
+from dagster_ext.celery.worker.code_cache import CODE_CACHE
+from dagster_ext.celery.worker.run_cache import RUN_CACHE
 from dagster_ext.dagster_compat.definitions import (
     JobPythonOrigin,
     create_context_free_log_manager,

@@ -17,7 +17,14 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from dagster_ext.celery.claims import RETENTION_S, ClaimResult, ClaimStatus, Outcome, StepAttempt, log_entry
+from dagster_ext.celery.claims.model import (
+    RETENTION_S,
+    ClaimResult,
+    ClaimStatus,
+    Outcome,
+    StepAttempt,
+    log_entry,
+)
 
 PREFIX = "dagster-ext:"
 WAKE_TTL_S = 3600  # a run worker that stopped listening leaves at most an hour of wake-ups

@@ -10,8 +10,8 @@ from dagster import DagsterInstance
 from dagster._core.execution.retries import RetryMode
 
 from dagster_ext.celery.app import make_celery_app
-from dagster_ext.celery.executor import CeleryQueueExecutor
-from dagster_ext.celery.handler import CeleryStepHandler
+from dagster_ext.celery.run_worker.executor import CeleryQueueExecutor
+from dagster_ext.celery.run_worker.handler import CeleryStepHandler
 from dagster_ext.celery.settings import settings_from_config
 
 POLL_S = 0.05

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster_ext.celery.lost_messages import UNCLAIMED_GRACE_S, idle_worker_for
-from dagster_ext.celery.worker_registry import IdleClock
+from dagster_ext.celery.run_worker.lost_messages import UNCLAIMED_GRACE_S, idle_worker_for
+from dagster_ext.celery.worker.registry import IdleClock
 
 QUEUED_AT = 1000.0
 

@@ -6,7 +6,8 @@ claimed, is not done and has no live lease, and dispatches it again. A duplicate
 redelivery, our own re-dispatch) finds the claim held or done and is dropped. Every transition is
 appended to a per-run claim log (what `dagster-ext celery status` and the tests read).
 
-Two stores implement `ClaimStore`: Redis (production) and SQLite (the embedded default, one host).
+Two backends implement `ClaimBackend` (`ClaimStore`, `RunLog` and `WorkerDirectory`): Redis
+(production) and SQLite (the embedded default, one host). The factory is in the package.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import enum
 import json
 import os
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,6 +78,8 @@ class ClaimStatus:
 
 
 class ClaimStore(Protocol):
+    """Claims and their leases, and the run-wide cancel flag a claim must respect."""
+
     def claim(self, step: StepAttempt, *, holder: str, worker: str, lease_s: float) -> ClaimResult: ...
     def renew(self, step: StepAttempt, *, holder: str, lease_s: float) -> bool: ...
     def finish(
@@ -88,47 +90,34 @@ class ClaimStore(Protocol):
         """`status` of each, in one round trip where the store allows it."""
         ...
 
+    def running(self) -> list[ClaimStatus]: ...
     def cancel_run(self, run_id: str) -> None: ...
     def is_canceled(self, run_id: str) -> bool: ...
+
+
+class RunLog(Protocol):
+    """The per-run claim log, and the wake-up the run worker waits on when a step ends."""
+
     def record(self, run_id: str, event: str, **fields: Any) -> None: ...
     def claim_log(self, run_id: str) -> list[dict[str, Any]]: ...
     def wait_for_step_end(self, run_id: str, timeout_s: float) -> bool:
         """Block until a step of the run finishes (True) or `timeout_s` passes (False)."""
         ...
 
-    def running(self) -> list[ClaimStatus]: ...
+
+class WorkerDirectory(Protocol):
+    """The live workers: their heartbeats (queues, slots, since when one was free)."""
+
     def heartbeat_worker(self, name: str, info: dict[str, Any], ttl_s: float) -> None: ...
     def forget_worker(self, name: str) -> None: ...
     def workers(self) -> list[dict[str, Any]]: ...
 
 
+class ClaimBackend(ClaimStore, RunLog, WorkerDirectory, Protocol):
+    """What a backend (Redis, SQLite) implements: one store for all three, so a claim, its log line
+    and its wake-up are written together."""
+
+
 def log_entry(event: str, **fields: Any) -> str:
     """One claim log line; `pid` names the slot process, so gaps between a slot's steps can be read."""
     return json.dumps({"event": event, "at": time.time(), "pid": os.getpid(), **fields})
-
-
-_stores: dict[tuple[int, str], ClaimStore] = {}
-_stores_lock = threading.Lock()
-
-
-def open_claim_store(url: str) -> ClaimStore:
-    """One store per process and URL (re-created after fork: connections never cross it)."""
-    key = (os.getpid(), url)
-    with _stores_lock:
-        store = _stores.get(key)
-        if store is None:
-            store = _make_store(url)
-            _stores[key] = store
-        return store
-
-
-def _make_store(url: str) -> ClaimStore:
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from dagster_ext.celery.claims_redis import RedisClaimStore
-
-        return RedisClaimStore(url)
-    if url.startswith("sqlite:///"):
-        from dagster_ext.celery.claims_sqlite import SqliteClaimStore
-
-        return SqliteClaimStore(url.removeprefix("sqlite:///"))
-    raise ClaimStoreError(f"claims_url {url!r}: use redis://host:port/db or sqlite:///absolute/path")

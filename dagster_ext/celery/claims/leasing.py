@@ -15,7 +15,7 @@ import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dagster_ext.celery.claims import ClaimStore, StepAttempt
+from dagster_ext.celery.claims.model import ClaimStore, StepAttempt
 from dagster_ext.dagster_compat.runs import DagsterExecutionInterruptedError
 
 log = logging.getLogger(__name__)

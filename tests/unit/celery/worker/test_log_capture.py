@@ -13,7 +13,7 @@ from dagster import DagsterInstance
 from dagster._core.storage.compute_log_manager import ComputeIOType
 from dagster._core.storage.local_compute_log_manager import IO_TYPE_EXTENSION
 
-from dagster_ext.celery.log_capture import WorkerComputeLogManager, with_worker_log_capture
+from dagster_ext.celery.worker.log_capture import WorkerComputeLogManager, with_worker_log_capture
 
 
 class _ProxyWithoutFd(io.StringIO):

@@ -4,7 +4,7 @@ A step's code is loaded once per worker process and code version, not once per s
 code pointer plus its version: for a file pointer the file's mtime and size (an edited file is
 re-imported), plus the image the run was launched with and the run's repository load data.
 
-The cached instance holds pooled database connections (`pooling.py`) and captures compute logs
+The cached instance holds pooled database connections (`celery/pooling.py`) and captures compute logs
 without spawning processes when there is nothing to redirect (`log_capture.py`).
 """
 
@@ -17,8 +17,8 @@ from typing import Any, cast
 
 from dagster import DagsterInstance
 
-from dagster_ext.celery.log_capture import with_worker_log_capture
 from dagster_ext.celery.pooling import hold_connections
+from dagster_ext.celery.worker.log_capture import with_worker_log_capture
 from dagster_ext.dagster_compat.definitions import (
     CodePointer,
     FileCodePointer,

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dagster_ext.celery.claims import ClaimResult, ClaimStatus, Outcome, StepAttempt, log_entry
+from dagster_ext.celery.claims.model import ClaimResult, ClaimStatus, Outcome, StepAttempt, log_entry
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS claims (

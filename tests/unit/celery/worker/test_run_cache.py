@@ -7,7 +7,7 @@ from dagster import Field, In, Nothing, job, op
 from dagster._core.execution.api import create_execution_plan
 from dagster._core.execution.plan.state import KnownExecutionState
 
-from dagster_ext.celery.run_cache import RunCache
+from dagster_ext.celery.worker.run_cache import RunCache
 
 
 @op(config_schema={"n": Field(int)})

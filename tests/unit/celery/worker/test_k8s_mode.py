@@ -11,16 +11,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from dagster._core.errors import DagsterExecutionInterruptedError
 
 from dagster_ext.celery.claims import ClaimHandedOver, open_claim_store
-from dagster_ext.celery.executor import executor_config_schema
-from dagster_ext.celery.k8s_mode import (
-    K8sModeError,
-    K8sStepSpec,
-    _earlier_creator,
-    _hand_over_or_delete,
-    _StepK8sJob,
-    k8s_mode_config_schema,
-)
+from dagster_ext.celery.k8s_steps import K8sModeError, K8sStepSpec, k8s_mode_config_schema
 from dagster_ext.celery.messages import StepMessage
+from dagster_ext.celery.run_worker.executor import executor_config_schema
+from dagster_ext.celery.worker.k8s_mode import _earlier_creator, _hand_over_or_delete, _StepK8sJob
 from dagster_ext.k8s.client import ConnectionSettings
 from dagster_ext.k8s.status import DiagnosisSettings
 
@@ -115,7 +109,7 @@ def test_a_handed_over_step_keeps_its_claim_running_for_the_next_holder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Finishing the claim would make the re-dispatched step's claim say `done` and drop it."""
-    from dagster_ext.celery import tasks
+    from dagster_ext.celery.worker import tasks
 
     def hand_over(message: StepMessage, *, worker: str, task_id: str | None) -> None:
         raise ClaimHandedOver("K8s Job ns/dagster-step-abc keeps running")
@@ -132,11 +126,11 @@ def test_a_handed_over_step_keeps_its_claim_running_for_the_next_holder(
 
 def test_terminate_deletes_the_step_k8s_job_from_the_run_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whether or not a Celery worker still watches it: a lost one would leave it running."""
-    from dagster_ext.celery import k8s_mode
+    from dagster_ext.celery.run_worker import k8s_messages
 
     gateway = _Gateway()
-    monkeypatch.setattr(k8s_mode, "_gateway", lambda settings: gateway)
+    monkeypatch.setattr(k8s_messages, "step_gateway", lambda settings: gateway)
     message = StepMessage(run_id="r1", step_key="slow", attempt=0, step_args={}, claims_url="redis://x",
                           lease_s=3.0, step_mode="k8s_job", k8s=spec().to_payload())  # fmt: skip
-    k8s_mode.K8sMessageExtras({}).on_terminate(message)
+    k8s_messages.K8sMessageExtras({}).on_terminate(message)
     assert gateway.deleted == ["ns/dagster-step-abc"]

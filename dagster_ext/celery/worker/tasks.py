@@ -11,8 +11,8 @@ from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 
 from dagster_ext.celery.claims import ClaimHandedOver, ClaimResult, Outcome, open_claim_store
+from dagster_ext.celery.claims.leasing import holding_claim
 from dagster_ext.celery.conf import TASK_NAME
-from dagster_ext.celery.leasing import holding_claim
 from dagster_ext.celery.messages import StepMessage
 from dagster_ext.dagster_compat.runs import DagsterExecutionInterruptedError
 
@@ -56,11 +56,11 @@ def run_step_task(payload: dict[str, Any], *, worker: str, task_id: str | None) 
 
 def _execute(message: StepMessage, *, worker: str, task_id: str | None) -> Outcome:
     if message.step_mode == "k8s_job":
-        from dagster_ext.celery.k8s_mode import execute_step_as_k8s_job
+        from dagster_ext.celery.worker.k8s_mode import execute_step_as_k8s_job
 
         return execute_step_as_k8s_job(message, worker=worker)
-    from dagster_ext.celery.running import execute_step_in_worker
-    from dagster_ext.celery.step_end_fetch import announce_step_end
+    from dagster_ext.celery.worker.running import execute_step_in_worker
+    from dagster_ext.celery.worker.step_end_fetch import announce_step_end
 
     return execute_step_in_worker(
         message.execute_step_args(), worker=worker, on_step_end=lambda: announce_step_end(task_id)
@@ -68,7 +68,7 @@ def _execute(message: StepMessage, *, worker: str, task_id: str | None) -> Outco
 
 
 def register_tasks(app: Celery) -> None:
-    from dagster_ext.celery.deferred_ack import REQUEST_CLASS
+    from dagster_ext.celery.worker.deferred_ack import REQUEST_CLASS
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, Request=REQUEST_CLASS)
     def execute_step(self: Any, **payload: Any) -> str:

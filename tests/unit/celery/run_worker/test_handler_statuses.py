@@ -7,7 +7,7 @@ from typing import Any
 
 from dagster_ext.celery.app import make_celery_app
 from dagster_ext.celery.claims import ClaimStatus, StepAttempt
-from dagster_ext.celery.handler import CeleryStepHandler
+from dagster_ext.celery.run_worker.handler import CeleryStepHandler
 from dagster_ext.celery.settings import settings_from_config
 
 STEPS = [StepAttempt("run-1", key, 0) for key in ("a", "b", "c")]

@@ -14,11 +14,11 @@ from typing import Any
 from celery import Celery
 from dagster import MetadataValue
 
-from dagster_ext.celery.claims import ClaimStatus, ClaimStore, StepAttempt, open_claim_store
+from dagster_ext.celery.claims import ClaimBackend, ClaimStatus, StepAttempt, open_claim_store
 from dagster_ext.celery.conf import TASK_NAME
-from dagster_ext.celery.lost_messages import UNCLAIMED_GRACE_S, idle_worker_for
-from dagster_ext.celery.messages import StepMessage
+from dagster_ext.celery.messages import MessageExtras, StepMessage
 from dagster_ext.celery.priorities import broker_priority, step_queue, step_urgency
+from dagster_ext.celery.run_worker.lost_messages import UNCLAIMED_GRACE_S, idle_worker_for
 from dagster_ext.celery.settings import QueueSettings
 from dagster_ext.dagster_compat.runs import DagsterEvent, EngineEventData
 from dagster_ext.dagster_compat.step_delegating import (
@@ -43,17 +43,13 @@ class _Dispatched:
     unclaimed: int = 0  # re-dispatches of a message nobody claimed (unlimited, backing off)
 
 
-# Extra message fields for a step (k8s_job mode renders the step K8s Job here).
-MessageExtras = Callable[[StepHandlerContext, str], dict[str, Any]]
-
-
 class CeleryStepHandler(StepHandler):
     def __init__(
         self,
         settings: QueueSettings,
         *,
         app_factory: Callable[[], Celery],
-        store: ClaimStore | None = None,
+        store: ClaimBackend | None = None,
         message_extras: MessageExtras | None = None,
     ) -> None:
         super().__init__()
@@ -80,7 +76,7 @@ class CeleryStepHandler(StepHandler):
         return self._app
 
     @property
-    def store(self) -> ClaimStore:
+    def store(self) -> ClaimBackend:
         if self._store is None:
             self._store = open_claim_store(self._settings.claims_url)
         return self._store

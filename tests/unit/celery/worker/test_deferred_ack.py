@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from celery.worker import state
 
-from dagster_ext.celery import deferred_ack
-from dagster_ext.celery.deferred_ack import DeferredAckRequest, send_queued_acks
+from dagster_ext.celery.worker import deferred_ack
+from dagster_ext.celery.worker.deferred_ack import DeferredAckRequest, send_queued_acks
 
 
 class FakeHub:

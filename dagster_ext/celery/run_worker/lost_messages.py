@@ -8,7 +8,7 @@ worker consuming the step's queue has had a free slot for a while: had the messa
 queue, that worker would have taken it within one poll. Then the step is dispatched again; the claim
 makes the late original (if it ever comes back) harmless.
 
-Pure: the workers' heartbeats (`worker_registry`) come in as data, time as a number.
+Pure: the workers' heartbeats (`worker.registry`) come in as data, time as a number.
 """
 
 from __future__ import annotations

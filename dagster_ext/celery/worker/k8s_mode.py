@@ -13,41 +13,29 @@ The pod runs `dagster api execute_step`, which writes the step's events to the e
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
-import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, Field
+from dagster import DagsterEventType, DagsterInstance
 
-from dagster_ext.celery.claims import ClaimHandedOver, ClaimStore, Outcome, open_claim_store
-from dagster_ext.celery.code_cache import CODE_CACHE
-from dagster_ext.celery.handler import MessageExtras
+from dagster_ext.celery.claims import ClaimBackend, ClaimHandedOver, Outcome, open_claim_store
+from dagster_ext.celery.k8s_steps import K8sModeError, K8sStepSpec, delete_quietly, step_gateway
 from dagster_ext.celery.messages import StepMessage
-from dagster_ext.celery.running import run_to_execute
+from dagster_ext.celery.worker.code_cache import CODE_CACHE
+from dagster_ext.celery.worker.running import run_to_execute
 from dagster_ext.dagster_compat.runs import DagsterExecutionInterruptedError, DagsterRun, EngineEventData
-from dagster_ext.dagster_compat.step_delegating import StepHandlerContext
 from dagster_ext.errors import DagsterExtError
-from dagster_ext.k8s.client import ConnectionSettings, K8sConflict, K8sGateway
-from dagster_ext.k8s.config_schema import step_pod_fields
+from dagster_ext.k8s.client import K8sConflict, K8sGateway
 from dagster_ext.k8s.reporting import failure_metadata
 from dagster_ext.k8s.status import (
     RAN_REASONS,
     SELF_REPORTED_REASONS,
     Diagnosis,
-    DiagnosisSettings,
     FailureReason,
 )
 from dagster_ext.k8s.step_pods import (
-    default_step_namespace,
-    diagnosis_settings,
-    render_step_pod,
     run_label_selector,
-    step_connection,
 )
 from dagster_ext.k8s.tracking import K8sJobTracker
 
@@ -65,92 +53,7 @@ STEP_ENDED = {
 }
 
 
-class K8sModeError(DagsterExtError):
-    """The step K8s Job could not be run, or it failed."""
-
-
-def k8s_mode_config_schema() -> dict[str, Field]:
-    """The K8s step executor's pod keys (same names, same meaning); used when `step_mode: k8s_job`."""
-    return step_pod_fields()
-
-
-@dataclass(frozen=True)
-class K8sStepSpec:
-    """What the Celery worker needs to run one step K8s Job (the message's `k8s` field)."""
-
-    namespace: str
-    manifest: dict[str, Any]
-    connection: ConnectionSettings
-    diagnosis: DiagnosisSettings
-    log_tail_lines: int = 25
-
-    @property
-    def name(self) -> str:
-        return str(self.manifest["metadata"]["name"])
-
-    def to_payload(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @staticmethod
-    def from_payload(payload: Mapping[str, Any]) -> K8sStepSpec:
-        if not payload.get("manifest"):
-            raise K8sModeError("the task message carries no step K8s Job (sent by an older run worker?)")
-        return K8sStepSpec(
-            namespace=str(payload["namespace"]),
-            manifest=dict(payload["manifest"]),
-            connection=ConnectionSettings(**payload["connection"]),
-            diagnosis=DiagnosisSettings(**payload["diagnosis"]),
-            log_tail_lines=int(payload.get("log_tail_lines", 25)),
-        )
-
-
-class K8sMessageExtras:
-    """Run worker side: renders each step's K8s Job into its task message (`__call__`), and deletes
-    it when the run is terminated (`on_terminate`)."""
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self._executor_config = dict(config)
-
-    def __call__(self, ctx: StepHandlerContext, step_key: str) -> dict[str, Any]:
-        launcher = ctx.instance.run_launcher
-        rendered = render_step_pod(ctx, executor_config=self._executor_config, environ=os.environ)
-        spec = K8sStepSpec(
-            namespace=rendered.namespace or default_step_namespace(launcher, self._executor_config),
-            manifest=rendered.manifest,
-            connection=step_connection(self._executor_config, launcher),
-            diagnosis=diagnosis_settings(self._executor_config),
-            log_tail_lines=int(self._executor_config.get("log_tail_lines") or 25),
-        )
-        return {"k8s": spec.to_payload()}
-
-    @staticmethod
-    def on_terminate(message: StepMessage) -> None:
-        """Delete the step K8s Job from the run worker too: when the Celery worker watching it was
-        lost, nobody else would (the re-dispatched step is dropped once the run is canceled)."""
-        if message.k8s:
-            spec = K8sStepSpec.from_payload(message.k8s)
-            _delete_quietly(_gateway(spec.connection), spec)
-
-
-def k8s_message_extras(config: Mapping[str, Any]) -> MessageExtras:
-    return K8sMessageExtras(config)
-
-
 # -- worker side ---------------------------------------------------------------------------------
-_gateways: dict[tuple[int, ConnectionSettings], K8sGateway] = {}
-_gateways_lock = threading.Lock()
-
-
-def _gateway(settings: ConnectionSettings) -> K8sGateway:
-    """One gateway (one connection pool) per worker process and connection settings."""
-    key = (os.getpid(), settings)
-    with _gateways_lock:
-        gateway = _gateways.get(key)
-        if gateway is None:
-            gateway = _gateways[key] = K8sGateway(settings)
-        return gateway
-
-
 @dataclass(frozen=True)
 class _StepK8sJob:
     """One claimed step's K8s Job and the handles the worker needs while it runs."""
@@ -159,7 +62,7 @@ class _StepK8sJob:
     spec: K8sStepSpec
     gateway: K8sGateway
     tracker: K8sJobTracker
-    store: ClaimStore
+    store: ClaimBackend
     instance: DagsterInstance
     worker: str
 
@@ -175,7 +78,7 @@ def execute_step_as_k8s_job(message: StepMessage, *, worker: str) -> Outcome:
     run = run_to_execute(instance, message.run_id, message.step_key)
     if run is None:
         return Outcome.SKIPPED
-    gateway = _gateway(spec.connection)
+    gateway = step_gateway(spec.connection)
     tracker = K8sJobTracker(
         gateway,
         namespace=spec.namespace,
@@ -196,7 +99,7 @@ def execute_step_as_k8s_job(message: StepMessage, *, worker: str) -> Outcome:
         found = _explain(gateway, tracker, spec, found)
         _report_failure(job, run, found)
         if found.reason not in EXITED:  # a stuck pod (image pull, unschedulable) would stay forever
-            _delete_quietly(gateway, spec)
+            delete_quietly(gateway, spec)
         raise K8sModeError(found.failure_text(f"K8s Job {spec.name}"))
     return Outcome.OK
 
@@ -293,7 +196,7 @@ def _hand_over_or_delete(job: _StepK8sJob, err: BaseException) -> None:
             f"K8s Job {job.where} keeps running ({type(err).__name__}: the claim was lost or the worker "
             "is stopping); the worker that claims the step next adopts it"
         ) from err
-    _delete_quietly(job.gateway, job.spec)
+    delete_quietly(job.gateway, job.spec)
 
 
 def _run_canceled(job: _StepK8sJob) -> bool:
@@ -336,11 +239,3 @@ def _explain(gateway: K8sGateway, tracker: K8sJobTracker, spec: K8sStepSpec, fou
         except DagsterExtError:
             log.warning("could not read the log of pod %s", found.pod_name, exc_info=True)
     return found
-
-
-def _delete_quietly(gateway: K8sGateway, spec: K8sStepSpec) -> None:
-    try:
-        if gateway.delete_k8s_job(namespace=spec.namespace, name=spec.name, propagation="Background"):
-            log.info("deleted step K8s Job %s/%s", spec.namespace, spec.name)
-    except Exception:
-        log.warning("could not delete step K8s Job %s/%s", spec.namespace, spec.name, exc_info=True)

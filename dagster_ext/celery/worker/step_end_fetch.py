@@ -29,7 +29,7 @@ from typing import Any
 
 from celery import Celery
 
-from dagster_ext.celery.celery_bases import StartStopStep
+from dagster_ext.celery.worker.celery_bases import StartStopStep
 
 CONF_READ_AHEAD = "dagster_ext_read_ahead"
 CONF_FETCH_AT_STEP_END = "dagster_ext_fetch_at_step_end"

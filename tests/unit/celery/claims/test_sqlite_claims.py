@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from dagster_ext.celery.claims import ClaimResult, Outcome, StepAttempt
-from dagster_ext.celery.claims_sqlite import SqliteClaimStore
+from dagster_ext.celery.claims.sqlite_store import SqliteClaimStore
 
 STEP = StepAttempt("run-1", "a", 0)
 

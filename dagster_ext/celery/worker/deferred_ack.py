@@ -24,7 +24,7 @@ from typing import Any
 from celery import Celery
 from celery.worker import state
 
-from dagster_ext.celery.celery_bases import Request, StartStopStep
+from dagster_ext.celery.worker.celery_bases import Request, StartStopStep
 
 REQUEST_CLASS = f"{__name__}:DeferredAckRequest"
 

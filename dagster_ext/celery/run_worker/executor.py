@@ -16,8 +16,8 @@ from typing import Any
 from dagster import DagsterInstance, Enum, EnumValue, Field, Noneable, Permissive, StringSource, executor
 
 from dagster_ext.celery.app import make_celery_app
-from dagster_ext.celery.handler import CeleryStepHandler
 from dagster_ext.celery.pooling import hold_connections
+from dagster_ext.celery.run_worker.handler import CeleryStepHandler
 from dagster_ext.celery.settings import (
     DEFAULT_EVENT_POLL_S,
     DEFAULT_LEASE_S,
@@ -98,7 +98,7 @@ def executor_config_schema() -> dict[str, Field]:
             "finished step wakes the run worker at once with a Redis claim store).",
         ),
     }
-    from dagster_ext.celery.k8s_mode import k8s_mode_config_schema
+    from dagster_ext.celery.k8s_steps import k8s_mode_config_schema
 
     schema.update(k8s_mode_config_schema())
     return schema
@@ -165,11 +165,11 @@ def celery_queue_executor(init_context: InitExecutorContext) -> Executor:
     settings = settings_from_config(config)
     extras = None
     if settings.step_mode.value == "k8s_job":
-        from dagster_ext.celery.k8s_mode import k8s_message_extras
+        from dagster_ext.celery.run_worker.k8s_messages import k8s_message_extras
 
         extras = k8s_message_extras(config)
     handler = CeleryStepHandler(
-        settings, app_factory=lambda: make_celery_app(settings, with_tasks=False), message_extras=extras
+        settings, app_factory=lambda: make_celery_app(settings), message_extras=extras
     )
     return CeleryQueueExecutor(
         handler,

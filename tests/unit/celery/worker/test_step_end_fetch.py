@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagster_ext.celery.step_end_fetch import announce_step_end, room_for_messages
+from dagster_ext.celery.worker.step_end_fetch import announce_step_end, room_for_messages
 
 
 @pytest.mark.parametrize(

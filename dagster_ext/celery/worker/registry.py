@@ -1,7 +1,7 @@
 """Workers announce themselves in the claim store (name, queues, slots) so that `status` works on
 every broker, including the filesystem one that has no worker inspection, and say since when they
 have had a free slot (`idle_since`, sampled every `SAMPLE_S`): the run worker uses that to tell a
-step that waits for a slot from a step whose message was lost (see `lost_messages`).
+step that waits for a slot from a step whose message was lost (see `run_worker.lost_messages`).
 """
 
 from __future__ import annotations
