@@ -10,36 +10,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import click
-import yaml
 
 from dagster_ext.errors import ConfigError
 
 
-def _executor_config(config_yaml: str | None) -> dict[str, Any]:
-    if not config_yaml:
-        return {}
-    with open(config_yaml, encoding="utf8") as f:
-        parsed = yaml.safe_load(f) or {}
-    if not isinstance(parsed, Mapping):
-        raise ConfigError("must be a mapping", path=config_yaml)
-    execution = parsed.get("execution")
-    if isinstance(execution, Mapping):
-        inner: Any = execution.get("config") or next(iter(execution.values()), {})
-        if isinstance(inner, Mapping) and "config" in inner and len(inner) == 1:
-            inner = inner["config"]  # execution: {celery_queue: {config: ...}}
-        return dict(inner or {})
-    return dict(parsed)
-
-
 def _settings(config_yaml: str | None) -> Any:
+    from dagster_ext.celery.config_files import executor_config_from_file
     from dagster_ext.celery.settings import settings_from_config
 
     try:
-        return settings_from_config(_executor_config(config_yaml))
+        return settings_from_config(executor_config_from_file(config_yaml))
     except ConfigError as err:
         raise click.UsageError(str(err)) from err
 
@@ -103,24 +86,18 @@ def worker(  # noqa: PLR0917 - click passes options positionally
 ) -> None:
     """Start a worker. Safe defaults: late ack, one message per slot, no prefetch hoarding."""
     from dagster_ext.celery.worker.app import make_worker_app
-    from dagster_ext.celery.worker.deferred_ack import defer_acks
-    from dagster_ext.celery.worker.registry import WorkerRegistration
-    from dagster_ext.celery.worker.step_end_fetch import limit_consumption
-    from dagster_ext.celery.worker.tuning import lower_slot_priority
+    from dagster_ext.celery.worker.configuring import WorkerOptions
 
     settings = _settings(config_yaml)
     if concurrency < 1:
         raise click.BadParameter("must be >= 1", param_hint="--concurrency")
     queue_list = [q.strip() for spec in (queues or (settings.default_queue,)) for q in spec.split(",") if q]
     node = name or f"dagster-ext-{uuid.uuid4().hex[:6]}@%h"
-    app = make_worker_app(settings)
-    limit_consumption(app, read_ahead=read_ahead, fetch_at_step_end=fetch_at_step_end)
-    defer_acks(app)
-    lower_slot_priority(slot_nice)
-    WorkerRegistration(
-        claims_url=settings.claims_url, queues=queue_list, concurrency=concurrency, name=node,
-        read_ahead=read_ahead,
-    ).connect(app)  # fmt: skip
+    options = WorkerOptions(
+        claims_url=settings.claims_url, read_ahead=read_ahead, fetch_at_step_end=fetch_at_step_end,
+        slot_nice=slot_nice,
+    )  # fmt: skip
+    app = make_worker_app(settings, options)  # applies them when the worker starts (configure_worker)
     argv = ["worker", "-Q", ",".join(queue_list), "-c", str(concurrency), "-n", node, "-l", loglevel]
     argv += ["-P", pool, "--without-gossip", "--without-mingle", "--prefetch-multiplier", "1"]
     if max_tasks_per_child:

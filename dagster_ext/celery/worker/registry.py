@@ -50,19 +50,15 @@ class IdleClock:
 
 
 class WorkerRegistration:
-    def __init__(
-        self, *, claims_url: str, queues: list[str], concurrency: int, name: str, read_ahead: int = 0
-    ) -> None:
+    """Registers the worker when it is ready; its name, queues and slots are read from the started
+    worker itself, so they are the ones it consumes with, however it was started."""
+
+    def __init__(self, *, claims_url: str, read_ahead: int = 0) -> None:
         self._claims_url = claims_url
-        self._info: dict[str, Any] = {
-            "queues": queues,
-            "concurrency": concurrency,
-            "read_ahead": read_ahead,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-        }
-        self._name = name
-        self._clock = IdleClock(concurrency + read_ahead)  # room for a message, not only a slot
+        self._read_ahead = read_ahead
+        self._info: dict[str, Any] = {}
+        self._name = ""
+        self._clock = IdleClock(1 + read_ahead)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -72,8 +68,17 @@ class WorkerRegistration:
         worker_shutdown.connect(self._on_shutdown, weak=False)
 
     def _on_ready(self, sender: Any = None, **_: Any) -> None:
-        if sender is not None and getattr(sender, "hostname", None):
-            self._name = str(sender.hostname)
+        """`sender`: the worker's consumer."""
+        self._name = str(sender.hostname)
+        concurrency = int(sender.controller.concurrency)
+        self._info = {
+            "queues": list(sender.app.amqp.queues.consume_from),
+            "concurrency": concurrency,
+            "read_ahead": self._read_ahead,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        }
+        self._clock = IdleClock(concurrency + self._read_ahead)  # room for a message, not only a slot
         self._thread = threading.Thread(target=self._loop, name="dagster-ext-registry", daemon=True)
         self._thread.start()
 

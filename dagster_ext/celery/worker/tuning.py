@@ -10,8 +10,8 @@ and the claim is taken in the slot), so the cap does not move. The price, and wh
 default: a message read ahead is not overtaken by a more urgent one published after it, and it waits
 on a busy worker while another worker may have a free slot, for as long as the running steps take.
 Late ack still holds: a worker that dies returns its held messages like any other unacked ones, and
-the run worker's lost-message rule covers a broker that keeps them (see `run_worker.lost_messages`). Applied by
-`step_end_fetch.limit_consumption`.
+the run worker's lost-message rule covers a broker that keeps them (see `run_worker.lost_messages`).
+Applied by `step_end_fetch.limit_consumption`.
 
 `--slot-nice N`: on a host with fewer cores than busy processes, most of the idle time left between
 two steps is the main process waiting for a CPU behind the slots it feeds; the slots lower their own
