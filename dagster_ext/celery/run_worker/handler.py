@@ -17,8 +17,9 @@ from dagster import MetadataValue
 from dagster_ext.celery.claims import ClaimBackend, ClaimStatus, StepAttempt, open_claim_store
 from dagster_ext.celery.conf import TASK_NAME
 from dagster_ext.celery.messages import MessageExtras, StepMessage
-from dagster_ext.celery.priorities import broker_priority, step_queue, step_urgency
+from dagster_ext.celery.priorities import broker_priority
 from dagster_ext.celery.run_worker.lost_messages import UNCLAIMED_GRACE_S, idle_worker_for
+from dagster_ext.celery.run_worker.routing import step_queue, step_urgency
 from dagster_ext.celery.settings import QueueSettings
 from dagster_ext.dagster_compat.runs import DagsterEvent, EngineEventData
 from dagster_ext.dagster_compat.step_delegating import (
