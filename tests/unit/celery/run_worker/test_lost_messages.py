@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from dagster_ext.celery.run_worker.lost_messages import UNCLAIMED_GRACE_S, idle_worker_for
-from dagster_ext.celery.worker.registry import IdleClock
 
 QUEUED_AT = 1000.0
 
@@ -46,23 +45,3 @@ def test_only_workers_of_the_steps_queue_count() -> None:
 
 def test_heartbeats_from_workers_without_the_sample_are_ignored() -> None:
     assert idle_worker_for("dagster", QUEUED_AT, [{"name": "old", "queues": ["dagster"]}]) is None
-
-
-def test_idle_clock_restarts_whenever_the_worker_is_full() -> None:
-    clock = IdleClock(capacity=2)
-    clock.sample(held=2, now=1.0)
-    assert clock.idle_since is None
-    clock.sample(held=1, now=2.0)
-    clock.sample(held=0, now=3.0)
-    assert clock.idle_since == 2.0  # free since the first sample with room, not the latest
-    clock.sample(held=2, now=4.0)
-    clock.sample(held=1, now=5.0)
-    assert clock.idle_since == 5.0
-
-
-def test_idle_clock_of_a_stopping_worker_never_reports_room() -> None:
-    clock = IdleClock(capacity=2)
-    clock.sample(held=0, now=1.0)
-    clock.stopping = True
-    clock.sample(held=0, now=2.0)
-    assert clock.idle_since is None  # warm shutdown: no longer consuming
