@@ -68,4 +68,5 @@ def _make_store(url: str) -> ClaimBackend:
         from dagster_ext.celery.claims.sqlite_store import SqliteClaimStore
 
         return SqliteClaimStore(url.removeprefix("sqlite:///"))
-    raise ClaimStoreError(f"claims_url {url!r}: use redis://host:port/db or sqlite:///absolute/path")
+    # never echo the URL: it may hold a password
+    raise ClaimStoreError("claims_url: unsupported URL; use redis://host:port/db or sqlite:///absolute/path")
