@@ -19,7 +19,7 @@ from dagster_k8s.job import (
     construct_dagster_k8s_job,
     get_user_defined_k8s_config,
 )
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from kubernetes.client import ApiClient
 
@@ -172,10 +172,47 @@ def test_merge_equals_dagster_k8s_up_to_collapsed_named_items(configs: list[K8sC
     """On any valid configs, dagster-k8s's merge equals ours once its duplicated named items are
     collapsed the way the API server reads them (the one deliberate difference of merging).
     """
+    assume(not _restated_items(configs))
     reference = theirs(configs[0])
     for config in configs[1:]:
         reference = K8sContainerContext._merge_k8s_config(reference, theirs(config))
     assert effective(sections_of(merge_configs(*configs))) == effective(sections_of(reference))
+
+
+def test_a_layer_restating_an_overridden_item_wins_unlike_dagster_k8s() -> None:
+    """The second deliberate difference: dagster-k8s drops an item it has seen before, so a layer
+    that restates an earlier layer's item cannot undo the layer in between; with us it wins."""
+    mounts = [{"name": "data-a", "mountPath": "/b"}], [{"name": "data-b", "mountPath": "/b"}]
+    configs = [parse_k8s_config({"container_config": {"volumeMounts": m}}) for m in (*mounts, mounts[0])]
+    reference = theirs(configs[0])
+    for config in configs[1:]:
+        reference = K8sContainerContext._merge_k8s_config(reference, theirs(config))
+    ours = effective(sections_of(merge_configs(*configs)))["container_config"]["volume_mounts"]
+    assert ours == [{"name": "data-a", "mount_path": "/b"}]
+    assert effective(sections_of(reference))["container_config"]["volume_mounts"] == [
+        {"name": "data-b", "mount_path": "/b"}
+    ]
+    assert _restated_items(configs)
+
+
+def _restated_items(configs: list[K8sConfig]) -> bool:
+    """True when a named item appears unchanged in two layers (where the merges differ)."""
+    seen: set[str] = set()
+    for config in configs:
+        mine = {json.dumps(item, sort_keys=True) for item in _named_items(sections_of(config))}
+        if mine & seen:
+            return True
+        seen |= mine
+    return False
+
+
+def _named_items(value: Any, key: str = "") -> list[Any]:
+    if isinstance(value, Mapping):
+        return [found for k, item in value.items() for found in _named_items(item, k)]
+    if isinstance(value, list):
+        named = [item for item in value if key in SNAKE_NAMED_LISTS and isinstance(item, Mapping)]
+        return named + [found for item in value for found in _named_items(item)]
+    return []
 
 
 def test_container_context_equals_dagster_k8s() -> None:
