@@ -1,0 +1,14 @@
+"""The external process of the Pipes tests: what a user's script in the user-code image does.
+
+Run inside the K8s Job's pod (`python .../pipes_external.py`); it reports back through
+`dagster-pipes` only, knowing nothing of dagster-ext.
+"""
+
+from dagster_pipes import open_dagster_pipes
+
+with open_dagster_pipes() as pipes:
+    pipes.log.info(f"counting for asset {pipes.asset_key}")
+    print("a plain line from the pod", flush=True)
+    total = sum(range(1, 11))
+    pipes.report_asset_materialization(metadata={"total": total, "source": "k8s pod"})
+    pipes.report_asset_check(check_name="total_is_positive", passed=total > 0, metadata={"total": total})
