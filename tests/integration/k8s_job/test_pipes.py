@@ -6,8 +6,11 @@ check and the pod's log lines must reach the run. The failures use busybox: they
 as the Pipes session in the pod.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster checks the asset context annotation at runtime.
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +18,17 @@ import pytest
 from dagster import AssetExecutionContext, Definitions, asset, define_asset_job
 
 from dagster_ext.k8s import PipesK8sClient
+from dagster_ext.testing.waiting import wait_until_gone
 from tests.integration.k8s_job.harness import (
     assert_created_k8s_job_deleted,
     dagster_instance,
+    external_k8s_jobs,
     log_messages,
     run_in_background,
     step_failure_text,
 )
 from tests.integration.k8s_job.pipes_assets import pipes_definitions
+from tests.integration.k8s_job.test_interrupt_and_timeout import wait_for_running_pod
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 GRACE = {"image_pull": 0, "unschedulable": 2, "container_config": 2}
@@ -97,7 +103,11 @@ BUSYBOX_ECHO = {"image": "busybox", "command": ["sh", "-c", "echo started"]}
             {
                 "image": "busybox",
                 "command": ["sh", "-c", "head -c 300m /dev/zero | tail"],
-                "base_pod_spec": {"containers": [{"resources": {"limits": {"memory": "32Mi"}}}]},
+                "base_pod_spec": {
+                    "containers": [
+                        {"resources": {"requests": {"memory": "16Mi"}, "limits": {"memory": "32Mi"}}}
+                    ]
+                },
             },
             ("OOMKilled",),
             id="oom_killed",
@@ -124,3 +134,62 @@ def test_a_failed_pipes_pod_ends_the_step_with_its_reason(
     for word in words:
         assert word in text, text
     assert_created_k8s_job_deleted(k8s_cluster, k8s_namespace, messages)
+
+
+def test_a_pipes_pod_deleted_by_someone_else_ends_the_step_instead_of_hanging(
+    k8s_cluster: Any, k8s_namespace: str, tmp_path: Path
+) -> None:
+    definitions = _failing(image="busybox", command=["sleep", "120"]).with_resources(
+        {"pipes_k8s_client": _client(k8s_cluster)}
+    )
+    with dagster_instance(k8s_namespace, k8s_cluster.kubeconfig_path, tmp_path) as instance:
+        run = run_in_background(definitions.resolve_job_def("failing"), instance, {})
+        pod = wait_for_running_pod(k8s_cluster, k8s_namespace, timeout_s=120)
+        k8s_cluster.core_v1.delete_namespaced_pod(pod.metadata.name, k8s_namespace, grace_period_seconds=0)
+        result = run.join(RUN_GUARD_S)
+        messages = log_messages(instance)
+    assert not result.success
+    text = step_failure_text(result)
+    assert "PodDeleted" in text or "BackoffLimitExceeded" in text, text
+    assert_created_k8s_job_deleted(k8s_cluster, k8s_namespace, messages)
+
+
+def test_pod_wait_timeout_ends_the_step_and_deletes_the_running_k8s_job(
+    k8s_cluster: Any, k8s_namespace: str, tmp_path: Path
+) -> None:
+    definitions = _failing(image="busybox", command=["sleep", "300"], pod_wait_timeout=5).with_resources(
+        {"pipes_k8s_client": _client(k8s_cluster)}
+    )
+    result, messages = _run(definitions, "failing", k8s_namespace, k8s_cluster, tmp_path)
+    assert not result.success
+    text = step_failure_text(result)
+    assert "did not finish within timeout=5s" in text, text
+    assert_created_k8s_job_deleted(k8s_cluster, k8s_namespace, messages)
+
+
+def test_interrupting_the_step_deletes_the_running_pipes_k8s_job(
+    k8s_cluster: Any, k8s_namespace: str, tmp_path: Path
+) -> None:
+    script = Path(__file__).with_name("interrupted_pipes_run.py")
+    process = subprocess.Popen(
+        [sys.executable, str(script), k8s_namespace, str(k8s_cluster.kubeconfig_path), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_running_pod(k8s_cluster, k8s_namespace, timeout_s=120)
+        (k8s_job,) = external_k8s_jobs(k8s_cluster, k8s_namespace)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "RUN SUCCESS=False" in output, output[-3000:]
+    assert f"Deleted K8s Job {k8s_namespace}/{k8s_job.metadata.name}" in output, output[-3000:]
+    wait_until_gone(
+        lambda: k8s_cluster.batch_v1.read_namespaced_job(k8s_job.metadata.name, k8s_namespace),
+        timeout_s=60,
+        what=k8s_job.metadata.name,
+    )
