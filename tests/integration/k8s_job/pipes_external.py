@@ -10,5 +10,7 @@ with open_dagster_pipes() as pipes:
     pipes.log.info(f"counting for asset {pipes.asset_key}")
     print("a plain line from the pod", flush=True)
     total = sum(range(1, 11))
-    pipes.report_asset_materialization(metadata={"total": total, "source": "k8s pod"})
+    # 40 000 characters: one message line longer than the container runtime's 16 KiB log chunks
+    long_text = "x" * 40_000
+    pipes.report_asset_materialization(metadata={"total": total, "source": "k8s pod", "long": long_text})
     pipes.report_asset_check(check_name="total_is_positive", passed=total > 0, metadata={"total": total})
