@@ -9,7 +9,12 @@ from dagster_ext.testing.images.user_code import APP
 EXTERNAL_SCRIPT = f"{APP}/tests/integration/k8s_job/pipes_external.py"
 
 
-@asset(check_specs=[AssetCheckSpec("total_is_positive", asset="pipes_total")])
+ASSET_TAG = {
+    "dagster-k8s/config": {"container_config": {"env": [{"name": "FROM_ASSET_TAG", "value": "tag"}]}}
+}
+
+
+@asset(check_specs=[AssetCheckSpec("total_is_positive", asset="pipes_total")], op_tags=ASSET_TAG)
 def pipes_total(context: AssetExecutionContext, pipes_k8s_client: PipesK8sClient):
     return pipes_k8s_client.run(
         context=context,

@@ -58,6 +58,7 @@ def test_an_existing_pipes_asset_materializes_with_its_metadata_check_and_logs(
     metadata = {key: value.value for key, value in materialization.metadata.items()}
     assert metadata["total"] == 55
     assert metadata["source"] == "k8s pod"
+    assert metadata["env"] == "hello/tag"  # run(env=...) and the asset's dagster-k8s/config tag
     assert metadata["long"] == "x" * 40_000  # a message line the runtime split is read whole
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == "total_is_positive" and check.passed
