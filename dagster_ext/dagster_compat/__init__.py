@@ -12,7 +12,8 @@ cheap part (the launcher, the CLI) does not pay for the rest:
 - `definitions`: code locations, execution plans, executor plumbing (loaded with `dagster` too);
 - `step_delegating`: the step-delegating executor and step handlers (~80 ms more);
 - `launching`: run launcher classes and the run worker's arguments (Dagster's CLI module);
-- `logs`: compute log capture.
+- `logs`: compute log capture;
+- `pipes`: the marker that makes a Pipes client an asset parameter.
 
 `SUPPORTED_DAGSTER` is the range of Dagster releases these imports are tested against; it matches
 the `dagster` dependency in pyproject.toml.

@@ -14,9 +14,18 @@ _EXPORTS: dict[str, str] = {
     "k8s_job_executor": "dagster_ext.k8s.step_executor",
     "execute_k8s_job": "dagster_ext.k8s.k8s_job",
     "k8s_job_op": "dagster_ext.k8s.k8s_job",
+    "PipesK8sClient": "dagster_ext.k8s.k8s_job",
+    "PipesK8sPodLogsMessageReader": "dagster_ext.k8s.k8s_job",
 }
 
-__all__ = ["K8sRunLauncher", "execute_k8s_job", "k8s_job_executor", "k8s_job_op"]
+__all__ = [
+    "K8sRunLauncher",
+    "PipesK8sClient",
+    "PipesK8sPodLogsMessageReader",
+    "execute_k8s_job",
+    "k8s_job_executor",
+    "k8s_job_op",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ from dagster_ext.dagster_compat import step_delegating
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "dagster_ext"
-COMPAT_MODULES = ("runs", "definitions", "step_delegating", "launching", "logs")
+COMPAT_MODULES = ("runs", "definitions", "step_delegating", "launching", "logs", "pipes")
 
 
 def _pyproject_range() -> tuple[tuple[int, int], tuple[int, int]]:
