@@ -78,6 +78,8 @@ class _Cache:
     synced: set[str] = field(default_factory=set)
     # K8s Job names that existed in the cache once: their disappearance means deletion.
     seen_jobs: set[str] = field(default_factory=set)
+    # The last state seen of pods deleted since: what explains a K8s Job that counted them failed.
+    gone_pods: dict[str, JsonDict] = field(default_factory=dict)
 
 
 class K8sJobTracker:
@@ -187,6 +189,8 @@ class K8sJobTracker:
             elif event.object is not None:
                 if event.type == "DELETED":
                     store.pop(_name(event.object), None)
+                    if kind == "pods":
+                        self._cache.gone_pods[_name(event.object)] = event.object
                 else:
                     store[_name(event.object)] = event.object
             if kind == "jobs":
@@ -233,12 +237,14 @@ class K8sJobTracker:
         with self._changed:
             k8s_job = self._cache.jobs.get(name)
             pods = [p for p in self._cache.pods.values() if _job_of_pod(p) == name]
+            gone = [p for p in self._cache.gone_pods.values() if _job_of_pod(p) == name]
             events = [
                 e for e in self._cache.events.values() if (e.get("involvedObject") or {}).get("name") == name
             ]
         return diagnose(
             k8s_job=k8s_job,
             pods=pods,
+            gone_pods=gone,
             events=events,
             now=datetime.now(timezone.utc),
             settings=self._diagnosis,
@@ -271,8 +277,11 @@ class K8sJobTracker:
     def _fetch_pods_of(self, name: str, reported: int) -> None:
         pods = self._gateway.list_pods(namespace=self.namespace, label_selector=f"job-name={name}")
         with self._changed:
+            listed = {_name(pod) for pod in pods}
             for stale in [key for key, pod in self._cache.pods.items() if _job_of_pod(pod) == name]:
-                del self._cache.pods[stale]
+                gone = self._cache.pods.pop(stale)
+                if stale not in listed:  # seen at an earlier fetch, deleted since
+                    self._cache.gone_pods[stale] = gone
             self._cache.pods.update({_name(pod): pod for pod in pods})
             self._fetched[name] = reported
 

@@ -9,16 +9,19 @@ refuses to run as root, so when we are root it runs as the `postgres` user the D
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,34 @@ def redis_server() -> Iterator[RedisServer]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@dataclass
+class _PostgresProcess:
+    """The running postmaster and how to start it again (same data directory, port and options)."""
+
+    argv: list[str]
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    def start(self) -> None:
+        self.proc = _spawn_postgres(self.argv, self.log)
+
+
+def _wait_port_closed(port: int, *, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return
+        time.sleep(0.1)
+    raise ServiceError(f"postgres still listens on port {port} after {timeout_s:.0f} s")
+
+
+def _spawn_postgres(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 @dataclass(frozen=True)
 class PostgresServer:
     port: int
@@ -93,6 +124,26 @@ class PostgresServer:
     db_name: str
     host: str = "127.0.0.1"
     """The address in `url` and the storage config: one both this machine and pods reach."""
+    process: _PostgresProcess | None = field(default=None, compare=False, repr=False)
+
+    def restart(self, *, down_s: float = 3.0) -> None:
+        """Stop the server (a fast shutdown: every session is ended), leave it down for `down_s`
+        seconds and start it again on the same port with the same data: what a database failover
+        or upgrade does to its clients."""
+        if self.process is None:
+            raise ServiceError("this PostgresServer was not started here: it cannot be restarted")
+        proc = self.process.proc
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            stop_process_group(proc, grace_s=0)
+        _wait_port_closed(self.port, timeout_s=30)  # the postmaster, not only its runuser parent
+        time.sleep(down_s)
+        self.process.start()
+        if not wait_for_port(self.port, timeout_s=30, proc=self.process.proc):
+            raise ServiceError(f"postgres did not come back:\n{_tail(self.process.log)}")
 
     @property
     def url(self) -> str:
@@ -151,17 +202,21 @@ def postgres_server(*, db_name: str = "dagster", password: str = "dagster-test")
     addresses = ",".join(listen_addresses())
     args = [_pg_bin("postgres"), "-D", str(data), "-h", addresses, "-p", str(port), "-k", str(root)]
     args += ["-c", "fsync=off", "-c", "max_connections=200", "-c", "synchronous_commit=off"]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([*wrap, *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    process = _PostgresProcess([*wrap, *args], log, _spawn_postgres([*wrap, *args], log))
     try:
-        if not wait_for_port(port, timeout_s=30, proc=proc):
+        if not wait_for_port(port, timeout_s=30, proc=process.proc):
             raise ServiceError(f"postgres failed to start:\n{_tail(log)}")
         _create_db(port, password, db_name)
         yield PostgresServer(
-            port=port, user="postgres", password=password, db_name=db_name, host=service_host()
+            port=port,
+            user="postgres",
+            password=password,
+            db_name=db_name,
+            host=service_host(),
+            process=process,
         )
     finally:
-        stop_process_group(proc, grace_s=10)
+        stop_process_group(process.proc, grace_s=10)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -157,6 +157,40 @@ def step_preempted() -> None:
     preemptible()
 
 
+@op
+def resume_first() -> int:
+    return 1
+
+
+@op
+def resume_slow(first: int) -> int:
+    # Long enough for a test to kill the run worker while this step's pod runs.
+    time.sleep(30)
+    return first + 1
+
+
+@job(executor_def=k8s_job_executor)
+def step_resumable() -> None:
+    resume_slow(resume_first())
+
+
+TICKS = 40
+
+
+@op
+def log_ticks(context: OpExecutionContext) -> int:
+    # Writes an event every 0.25 s: a database restart lands between two of them.
+    for n in range(TICKS):
+        context.log.info(f"tick {n}")
+        time.sleep(0.25)
+    return TICKS
+
+
+@job(executor_def=k8s_job_executor)
+def step_ticks() -> None:
+    log_ticks()
+
+
 POOL = "dx-pool"
 
 
@@ -205,6 +239,8 @@ defs = Definitions.merge(
             step_retry,
             step_run_retry,
             step_sleepy,
+            step_resumable,
+            step_ticks,
             step_preempted,
             step_pooled,
             step_pooled_long,

@@ -4,6 +4,7 @@ to produce on demand, so the gateway is a fake here)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,3 +109,44 @@ def test_stream_that_ends_while_the_container_runs_is_reopened() -> None:
     assert pump.wait_finished(timeout_s=10)
     assert drain(pump) == ["one", "later"]
     assert gateway.since == [None, ts(1)]
+
+
+class SlowFailingStream(FakeStream):
+    """An open that fails only after its retries ran out (the API server is still away)."""
+
+    def __iter__(self) -> Iterator[LogLine]:
+        time.sleep(0.6)
+        raise K8sUnavailable("connection refused")
+
+
+def test_finish_waits_for_a_reader_reopening_its_stream_and_loses_no_line() -> None:
+    gateway = FakeGateway(
+        [
+            FakeStream([LogLine(ts(1), "one"), LogLine(ts(2), "two")], K8sUnavailable("reset")),
+            SlowFailingStream([], None),
+            FakeStream([LogLine(ts(2), "two"), LogLine(ts(3), "three")], None),
+        ]
+    )
+    pump = LogPump(
+        gateway,  # type: ignore[arg-type]
+        namespace="ns",
+        container="dagster",
+        is_running=lambda _pod: False,  # the container ended while the API server was away
+    )
+    pump.follow("pod-1")
+    time.sleep(0.1)  # the first stream broke; the reader is reopening
+    assert pump.finish(grace_s=0.05, timeout_s=0.05, reconnect_s=30)
+    assert drain(pump) == ["one", "two", "three"]
+    assert gateway.since == [None, ts(2), ts(2)]
+
+
+def test_a_log_not_read_to_its_end_says_so() -> None:
+    gateway = FakeGateway([FakeStream([LogLine(ts(1), "one")], K8sUnavailable("reset"))])
+    gateway.streams += [SlowFailingStream([], None) for _ in range(10)]
+    pump = LogPump(gateway, namespace="ns", container="dagster", is_running=lambda _pod: True)  # type: ignore[arg-type]
+    pump.follow("pod-1")
+    time.sleep(0.1)
+    assert not pump.finish(grace_s=0.05, timeout_s=0.05, reconnect_s=0.3)
+    lines = drain(pump)
+    pump.stop()
+    assert lines[0] == "one" and "may be incomplete" in lines[-1]

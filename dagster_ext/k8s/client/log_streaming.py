@@ -81,21 +81,38 @@ class PodLogStream:
         self.description = f"log of {namespace}/{pod}/{container}"
 
     def _open(self) -> Any:
-        params: dict[str, Any] = {"container": self._container, "follow": True, "timestamps": True}
-        if self._since_time:
-            params["since_time"] = self._since_time
         kwargs = {"sleep": self._sleep} if self._sleep is not None else {}
         return call_with_retries(
-            lambda _attempt: self._core.read_namespaced_pod_log(
-                self._pod,
-                self._namespace,
-                _preload_content=False,
-                _request_timeout=(CONNECT_TIMEOUT_S, None),
-                **params,
-            ),
+            lambda _attempt: self._request(),
             operation=f"follow {self.description}",
             policy=self._policy,
             **kwargs,
+        )
+
+    def _request(self) -> Any:
+        """`GET pods/<pod>/log?follow=true&timestamps=true[&sinceTime=...]`, unread. Through
+        `call_api`: the generated `read_namespaced_pod_log` has no `sinceTime` parameter, and
+        resuming from a line's own timestamp (not a `sinceSeconds` guess) is what keeps a resumed
+        stream from losing or repeating lines."""
+        query: list[tuple[str, Any]] = [
+            ("container", self._container),
+            ("follow", True),
+            ("timestamps", True),
+        ]
+        if self._since_time:
+            query.append(("sinceTime", self._since_time))
+        api_client = self._core.api_client
+        return api_client.call_api(
+            "/api/v1/namespaces/{namespace}/pods/{name}/log",
+            "GET",
+            {"namespace": self._namespace, "name": self._pod},
+            query,
+            {"Accept": api_client.select_header_accept(["text/plain", "application/json"])},
+            response_types_map={200: "str"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _preload_content=False,
+            _request_timeout=(CONNECT_TIMEOUT_S, None),
         )
 
     def __iter__(self) -> Iterator[LogLine]:

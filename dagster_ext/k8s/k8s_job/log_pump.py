@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 # broken connection; the last value repeats. Waiting is interruptible by `stop()`.
 REOPEN_BACKOFF_S: Final = (0.2, 0.5, 1.0, 2.0)
 MAX_BROKEN_STREAMS: Final = 5
+# How long `finish` waits for a reader that is reopening its stream (the API server went away
+# mid-log and the gateway retries the open with backoff): the rest of the log is still readable.
+RECONNECT_WAIT_S: Final = 30.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class LogPump:
         self._last: dict[str, str] = {}  # pod -> timestamp of the last line passed on (reader thread only)
         self._stopped = threading.Event()
         self._rereads: set[str] = set()  # pods whose lingering stream `finish` closed
+        self._reopening: set[str] = set()  # pods between the end of one stream and the next open
         self._lock = threading.Lock()
 
     def follow(self, pod: str) -> None:
@@ -98,12 +102,14 @@ class LogPump:
             thread.join(max(0.0, deadline - time.monotonic()))
         return not any(thread.is_alive() for thread in threads)
 
-    def finish(self, *, grace_s: float, timeout_s: float) -> bool:
+    def finish(self, *, grace_s: float, timeout_s: float, reconnect_s: float = RECONNECT_WAIT_S) -> bool:
         """Read every log to its end once the containers have ended, without waiting on the kubelet.
 
         A kubelet ends a follow request only when it next checks the container (every few seconds),
         so a stream can stay open well after its container ended. After `grace_s`, each such stream
-        is closed and read once more from its last line's timestamp: the rest of the log, at once."""
+        is closed and read once more from its last line's timestamp: the rest of the log, at once.
+        A reader still reopening its stream (the API server was away) gets up to `reconnect_s`;
+        a log that could not be read to its end says so in a last line, never silently."""
         if self.wait_finished(grace_s):
             return True
         with self._lock:
@@ -112,7 +118,24 @@ class LogPump:
             streams = [self._streams[pod] for pod in lingering if pod in self._streams]
         for stream in streams:
             stream.close()
-        return self.wait_finished(timeout_s)
+        if self.wait_finished(timeout_s):
+            return True
+        deadline = time.monotonic() + reconnect_s
+        while self._reopening_pods() and time.monotonic() < deadline:
+            self._stopped.wait(0.1)
+        if self.wait_finished(timeout_s):
+            return True
+        with self._lock:
+            unfinished = [pod for pod, thread in self._threads.items() if thread.is_alive()]
+        for pod in unfinished:
+            self.lines.put(
+                PodLine(pod, "[dagster-ext] the log may be incomplete: it was not read to its end")
+            )
+        return False
+
+    def _reopening_pods(self) -> list[str]:
+        with self._lock:
+            return [pod for pod in self._reopening if self._threads[pod].is_alive()]
 
     def stop(self) -> None:
         """Close every stream now (from any thread); readers exit without reconnecting."""
@@ -149,11 +172,13 @@ class LogPump:
                 with self._lock:
                     reread = pod in self._rereads
                     self._rereads.discard(pod)
+                    self._reopening.discard(pod)
                 if reread:
                     continue  # closed by `finish`: read what is left once more, at once
                 if not self._is_running(pod):
                     return  # the container ended: its whole log was read
             with self._lock:
+                self._reopening.add(pod)  # until the next stream opens (the open retries with backoff)
                 if pod in self._rereads:  # closed by `finish` mid-read: no pause before the re-read
                     self._rereads.discard(pod)
                     continue
@@ -171,5 +196,6 @@ class LogPump:
             if line.timestamp:
                 self._last[pod] = line.timestamp
             with self._lock:
+                self._reopening.discard(pod)
                 self._tails[pod].append(line.text)
             self.lines.put(PodLine(pod, line.text))

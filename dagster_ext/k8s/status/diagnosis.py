@@ -48,6 +48,14 @@ def _newest_first(pods: Sequence[JsonDict]) -> list[JsonDict]:
     )
 
 
+def _as_deleted(pod: JsonDict) -> JsonDict:
+    """A pod gone from the API was deleted, whatever its last seen state says."""
+    if facts.is_deleting(pod):
+        return pod
+    meta = {**(pod.get("metadata") or {}), "deletionTimestamp": "unknown"}
+    return {**pod, "metadata": meta}
+
+
 def _backoff_limit(k8s_job: JsonDict) -> int:
     return int((k8s_job.get("spec") or {}).get("backoffLimit") or 0)
 
@@ -112,16 +120,44 @@ def _pod_cause(pod: JsonDict, k8s_job: JsonDict, *, verdict: bool) -> Diagnosis 
 def _job_verdict(k8s_job: JsonDict, ordered: list[JsonDict], found: Diagnosis) -> Diagnosis:
     """A failed Job: its own reason, or (BackoffLimitExceeded) what its newest failed pod says."""
     if found.reason is R.BACKOFF_LIMIT:
-        for pod in ordered:
-            cause = _pod_cause(pod, k8s_job, verdict=True)
-            if cause is not None:
-                return cause
-        return found
+        return _backoff_cause(k8s_job, ordered, found)
     if found.reason is R.POD_FAILURE_POLICY:
         named = _policy_pod(ordered, found.detail)
         return _with_pod(found, _pod_cause(named, k8s_job, verdict=True) if named else None)
     causes = [c for c in (_pod_cause(p, k8s_job, verdict=True) for p in ordered) if c]
     return _with_pod(found, causes[0] if causes else None)
+
+
+def _backoff_cause(k8s_job: JsonDict, ordered: list[JsonDict], found: Diagnosis) -> Diagnosis:
+    """The pod that used up the backoff limit. The Job controller counts a pod deleted from outside
+    as failed at once and never deletes a failed pod itself, so a pod being deleted whose only
+    trouble is the kill, or no pod left at all, means someone else deleted it: the deletion is the
+    cause, not the user's code. A real cause of another pod still wins."""
+    deleted: Diagnosis | None = None
+    for pod in ordered:
+        cause = _pod_cause(pod, k8s_job, verdict=True)
+        if facts.is_deleting(pod) and _only_the_kill(cause):
+            deleted = deleted or pod_failures.container_failure(pod)
+            continue
+        if cause is not None:
+            return cause
+    if deleted is not None:
+        return dataclasses.replace(deleted, detail=f"{deleted.detail}; {found.detail}")
+    if not ordered and _failed_pods(k8s_job) > 0:
+        detail = f"{found.detail}; no failed pod is left to read: it was deleted"
+        return Diagnosis(K8sJobState.FAILED, R.POD_DELETED, detail)
+    return found
+
+
+def _only_the_kill(cause: Diagnosis | None) -> bool:
+    """No cause but the SIGKILL/SIGTERM that a deletion sends."""
+    return cause is None or (cause.reason is R.EXIT_CODE and cause.exit_code in pod_failures.KILL_CODES)
+
+
+def _failed_pods(k8s_job: JsonDict) -> int:
+    status = k8s_job.get("status") or {}
+    uncounted = (status.get("uncountedTerminatedPods") or {}).get("failed") or ()
+    return int(status.get("failed") or 0) + len(uncounted)
 
 
 def _failed_create(
@@ -155,12 +191,20 @@ def diagnose(
     settings: DiagnosisSettings | None = None,
     log_tail: str | None = None,
     capacity: NodeCapacity | None = None,
+    gone_pods: Sequence[JsonDict] = (),
 ) -> Diagnosis:
     """The state of one K8s Job. `log_tail` (the failed container's last lines) enriches messages;
     `capacity` (the nodes' allocatable resources) tells a pod waiting for busy nodes from one that
-    can never be scheduled."""
+    can never be scheduled; `gone_pods` (the last state seen of pods deleted since) explain a
+    failure verdict that counted them."""
     found = _diagnose(
-        k8s_job=k8s_job, pods=pods, now=now, events=events, settings=settings, capacity=capacity
+        k8s_job=k8s_job,
+        pods=pods,
+        now=now,
+        events=events,
+        settings=settings,
+        capacity=capacity,
+        gone_pods=gone_pods,
     )
     if log_tail and found.failed and found.container:
         return dataclasses.replace(found, log_tail=log_tail)
@@ -175,6 +219,7 @@ def _diagnose(
     events: Sequence[JsonDict],
     settings: DiagnosisSettings | None,
     capacity: NodeCapacity | None,
+    gone_pods: Sequence[JsonDict] = (),
 ) -> Diagnosis:
     settings = settings or DiagnosisSettings()
     if k8s_job is None:
@@ -184,7 +229,7 @@ def _diagnose(
     ordered = _newest_first(pods)
     verdict = job_failure(k8s_job)
     if verdict is not None:
-        return _job_verdict(k8s_job, ordered, verdict)
+        return _job_verdict(k8s_job, _newest_first([*pods, *map(_as_deleted, gone_pods)]), verdict)
     if facts.is_deleting(k8s_job):
         return Diagnosis(K8sJobState.FAILED, R.DELETED, "the K8s Job is being deleted")
     # With retries left, the Job controller replaces a failed pod: not a failure yet.

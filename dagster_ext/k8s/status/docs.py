@@ -24,7 +24,10 @@ CONTAINER_SOURCES: dict[FailureReason, list[str]] = {
     R.CRASH_LOOP: ["container `waiting.reason: CrashLoopBackOff`, explained by `lastState`"],
     R.START_ERROR: ["container `terminated.reason: StartError` or `ContainerCannotRun`"],
     R.CONTAINER_STATUS_UNKNOWN: ["container `terminated.reason: ContainerStatusUnknown`"],
-    R.POD_DELETED: ["pod `metadata.deletionTimestamp` with exit code 137/143 or a lost container"],
+    R.POD_DELETED: [
+        "pod `metadata.deletionTimestamp` with exit code 137/143 or a lost container",
+        "Job `BackoffLimitExceeded` whose failed pod is being deleted, or is gone",
+    ],
     R.DELETED: ["the K8s Job is gone, or has `metadata.deletionTimestamp`"],
     R.UNSCHEDULABLE: ["pod condition `PodScheduled=False`, reason `Unschedulable`"],
     R.FAILED_CREATE: ["Job Event `FailedCreate`"],

@@ -165,7 +165,9 @@ class K8sStepHandler(StepHandler):
         if error is not None:
             return CheckStepHealthResult.unhealthy(f"could not create K8s Job {name}: {error}")
         namespace = self._namespaces.get(name)
-        if namespace is None or self._pool.in_flight(name):
+        if namespace is None:  # launched by an earlier run worker of this run: a resumed run
+            return self._adopt(step_handler_context, name)
+        if self._pool.in_flight(name):
             return CheckStepHealthResult.healthy()
         tracker = self._tracker(namespace, step_handler_context.execute_step_args.run_id)
         if tracker.k8s_job(name) is None:
@@ -192,6 +194,19 @@ class K8sStepHandler(StepHandler):
             found = tracker.diagnose(name, log_tail=tail)
         self._report_failure(step_handler_context, name=name, namespace=namespace, found=found)
         return CheckStepHealthResult.unhealthy(found.failure_text(f"K8s Job {name}"))
+
+    def _adopt(self, ctx: StepHandlerContext, name: str) -> CheckStepHealthResult:
+        """A step in flight when the run worker before this one died. Its K8s Job, if it is still
+        there, carries on and reports through the event log: follow it (the Jobs watch delivers it
+        as ADDED). If it is gone, say so, and Dagster launches the step again."""
+        namespace = self.render(ctx).namespace or self._default_namespace(ctx)
+        self._namespaces[name] = namespace
+        self._tracker(namespace, ctx.execute_step_args.run_id)
+        if self._gateway.read_k8s_job(namespace=namespace, name=name) is None:
+            return CheckStepHealthResult.unhealthy(
+                f"K8s Job {namespace}/{name} of the earlier run worker no longer exists"
+            )
+        return CheckStepHealthResult.healthy()
 
     def _report_wait(self, ctx: StepHandlerContext, *, name: str, namespace: str, found: Diagnosis) -> None:
         """Say why a step pod waits (unschedulable, pulling, crash-looping) while it waits, once per

@@ -186,3 +186,74 @@ def test_a_job_without_a_ready_pod_escalates_to_pod_and_event_watches(clock: Clo
         assert len(gateway.watches) == 3  # once per tracker
     finally:
         tracker.stop()
+
+
+BACKOFF_EXCEEDED = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+
+
+def test_a_step_pod_gone_before_the_fetch_is_reported_deleted(clock: Clock) -> None:
+    """Someone deleted the only pod: the Job counts it failed at once, and it is gone when listed."""
+    gateway = FakeGateway(pods=[])
+    tracker = on_demand(gateway, clock)
+    try:
+        deliver(tracker, gateway, k8s_job(1, active=1, ready=1), kind="ADDED")
+        deliver(tracker, gateway, k8s_job(2, failed=1, conditions=BACKOFF_EXCEEDED))
+        found = tracker.observe(NAME)
+        assert found.reason is FailureReason.POD_DELETED, found
+        assert gateway.pod_lists == [f"job-name={NAME}"]
+    finally:
+        tracker.stop()
+
+
+def test_a_pod_seen_at_one_fetch_and_gone_at_the_next_is_kept_for_the_diagnosis(clock: Clock) -> None:
+    replacement = {
+        "metadata": {
+            "name": f"{NAME}-x2",
+            "labels": {"job-name": NAME},
+            "creationTimestamp": "2026-01-01T00:00:02Z",
+        },
+        "spec": {"nodeName": "n1"},
+        "status": {"phase": "Running", "containerStatuses": [{"name": "dagster", "state": {"running": {}}}]},
+    }
+    gateway = FakeGateway(pods=[replacement])
+    tracker = on_demand(gateway, clock)
+    try:
+        job = k8s_job(1, active=1, ready=1, failed=1)
+        job["spec"]["backoffLimit"] = 1
+        deliver(tracker, gateway, job, kind="ADDED")
+        assert not tracker.observe(NAME).failed  # a retry left: the replacement runs
+        gateway.pods = []  # someone deletes the replacement
+        failed = k8s_job(2, failed=2, conditions=BACKOFF_EXCEEDED)
+        failed["spec"]["backoffLimit"] = 1
+        deliver(tracker, gateway, failed)
+        found = tracker.observe(NAME)
+        assert len(gateway.pod_lists) == 2
+        assert found.reason is FailureReason.POD_DELETED and found.pod_name == f"{NAME}-x2", found
+        assert found.node == "n1" and tracker.pods_of(NAME) == []
+    finally:
+        tracker.stop()
+
+
+def test_watch_mode_keeps_the_last_state_of_a_deleted_pod(clock: Clock) -> None:
+    gateway = FakeGateway()
+    tracker = K8sJobTracker(gateway, namespace="ns", label_selector="s").start()  # type: ignore[arg-type]
+    try:
+        assert tracker.wait_synced(timeout_s=5)
+        deleted = {
+            "metadata": {
+                "name": f"{NAME}-x3",
+                "labels": {"job-name": NAME},
+                "creationTimestamp": "2026-01-01T00:00:03Z",
+                "deletionTimestamp": "2026-01-01T00:01:00Z",
+            },
+            "status": {"phase": "Running"},
+        }
+        gateway.watches["pods"].push(WatchEvent("ADDED", deleted))  # type: ignore[arg-type]
+        gateway.watches["pods"].push(WatchEvent("DELETED", deleted))  # type: ignore[arg-type]
+        assert tracker.wait_until(lambda: f"{NAME}-x3" in tracker._cache.gone_pods, timeout_s=5)
+        assert tracker.pods_of(NAME) == []  # nothing to stream logs from
+        deliver(tracker, gateway, k8s_job(1, failed=1, conditions=BACKOFF_EXCEEDED), kind="ADDED")
+        found = tracker.diagnose(NAME)
+        assert found.reason is FailureReason.POD_DELETED and found.pod_name == f"{NAME}-x3", found
+    finally:
+        tracker.stop()
