@@ -8,6 +8,7 @@ the config mapping itself); with none, the embedded queue under $DAGSTER_HOME is
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Mapping
@@ -19,9 +20,29 @@ import yaml
 from dagster_ext.errors import ConfigError
 
 
-def _executor_config(config_yaml: str | None) -> dict[str, Any]:
+def _resolved(config: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Top-level `{env: NAME}` values read from the environment, as Dagster resolves the same
+    StringSource keys (broker, backend, claims_url) for the run worker: a worker deployed next to
+    the jobs can read the broker URL from the same Secret-backed variable."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        out[key] = value
+        if isinstance(value, Mapping) and set(value) == {"env"} and isinstance(value["env"], str):
+            if value["env"] not in environ:
+                raise ConfigError(
+                    f"environment variable {value['env']} is not set", path=f"execution.config.{key}"
+                )
+            out[key] = environ[value["env"]]
+    return out
+
+
+def _executor_config(config_yaml: str | None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     if not config_yaml:
         return {}
+    return _resolved(_raw_executor_config(config_yaml), os.environ if environ is None else environ)
+
+
+def _raw_executor_config(config_yaml: str) -> dict[str, Any]:
     with open(config_yaml, encoding="utf8") as f:
         parsed = yaml.safe_load(f) or {}
     if not isinstance(parsed, Mapping):
@@ -140,7 +161,7 @@ def status(config_yaml: str | None, queues: tuple[str, ...], as_json: bool) -> N
     settings = _settings(config_yaml)
     store = open_claim_store(settings.claims_url)
     report = {
-        "broker": settings.broker_url,
+        "broker": _without_password(settings.broker_url),
         "queues": queue_depths(settings, [settings.default_queue, *queues]),
         "workers": store.workers(),
         "running": [
@@ -159,6 +180,18 @@ def status(config_yaml: str | None, queues: tuple[str, ...], as_json: bool) -> N
         click.echo(json.dumps(report, indent=2))
         return
     _print_report(report)
+
+
+def _without_password(url: str) -> str:
+    """The broker URL as shown: probe output lands in Kubernetes events, so no password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _print_report(report: dict[str, Any]) -> None:
