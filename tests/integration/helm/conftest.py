@@ -19,12 +19,32 @@ RELEASE = "orchestra"
 NAMESPACE = "data"
 
 Render = Callable[..., list[dict[str, Any]]]
+_HELM_BUILD_ERROR = pytest.StashKey[BaseException]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build helm (minutes on a first run) before any test starts, so the build never counts
+    against a test's timeout. A failure is reported by every test that needs helm."""
+    here = Path(__file__).parent
+    if session.config.option.collectonly or not any(
+        Path(str(item.path)).is_relative_to(here) for item in session.items
+    ):
+        return
+    from dagster_ext.testing.cluster.helm import ensure_helm
+
+    try:
+        ensure_helm()
+    except Exception as err:
+        session.config.stash[_HELM_BUILD_ERROR] = err
 
 
 @pytest.fixture(scope="session")
-def helm() -> Path:
+def helm(request: pytest.FixtureRequest) -> Path:
     from dagster_ext.testing.cluster.helm import ensure_helm
 
+    error = request.config.stash.get(_HELM_BUILD_ERROR, None)
+    if error is not None:
+        pytest.fail(f"cannot build helm: {error}", pytrace=False)
     return ensure_helm()
 
 
