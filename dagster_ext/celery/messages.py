@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dagster_ext.celery.claims import StepAttempt
 from dagster_ext.dagster_compat.runs import pack_value, unpack_value
-from dagster_ext.dagster_compat.step_delegating import ExecuteStepArgs
+from dagster_ext.dagster_compat.step_delegating import ExecuteStepArgs, StepHandlerContext
+
+# Extra message fields for a step, added by the run worker (k8s_job mode renders the step K8s Job here).
+MessageExtras = Callable[[StepHandlerContext, str], dict[str, Any]]
 
 
 @dataclass(frozen=True)

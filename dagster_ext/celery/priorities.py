@@ -1,23 +1,15 @@
-"""Step priorities: dagster-celery's tags, translated so that a higher number is more urgent on
-every broker.
+"""Step priorities, translated so that a higher number is more urgent on every broker.
 
-Pure functions of tag values and the broker kind; no Celery import. The urgency of a step is
-`dagster-celery/priority` (op, default 5) plus `dagster-celery/run_priority` (job, default 0),
-as in dagster-celery. Brokers then disagree: RabbitMQ serves the highest `priority` first, Redis
+Pure functions of the broker kind; no Celery import. A step's urgency comes from its tags
+(`run_worker.routing`). Brokers then disagree: RabbitMQ serves the highest `priority` first, Redis
 (kombu's emulation with one list per priority step) serves the *lowest* first, and the filesystem
-transport has no priorities at all. `broker_priority` hides that.
+transport has no priorities at all. `broker_priority` hides that. Shared: the Celery settings
+(`conf`) publish with the default priority too.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-
-from dagster_ext.errors import ConfigError
-
-QUEUE_TAG = "dagster-celery/queue"
-STEP_PRIORITY_TAG = "dagster-celery/priority"
-RUN_PRIORITY_TAG = "dagster-celery/run_priority"
 
 DEFAULT_STEP_PRIORITY = 5
 MIN_PRIORITY = 0
@@ -44,23 +36,6 @@ def broker_kind(broker_url: str) -> BrokerKind:
     return BrokerKind.OTHER
 
 
-def _int_tag(tags: Mapping[str, str], key: str, default: int, where: str) -> int:
-    raw = tags.get(key)
-    if raw is None or str(raw).strip() == "":
-        return default
-    try:
-        return int(str(raw).strip())
-    except ValueError as err:
-        raise ConfigError(f"must be an integer, got {raw!r}", path=f"{where}.tags[{key!r}]") from err
-
-
-def step_urgency(*, step_tags: Mapping[str, str], run_tags: Mapping[str, str], step_key: str = "step") -> int:
-    """Higher is more urgent: step priority (default 5) plus run priority (default 0)."""
-    step = _int_tag(step_tags, STEP_PRIORITY_TAG, DEFAULT_STEP_PRIORITY, f"op {step_key!r}")
-    run = _int_tag(run_tags, RUN_PRIORITY_TAG, 0, "run")
-    return step + run
-
-
 def clamp_urgency(urgency: int) -> int:
     return max(MIN_PRIORITY, min(MAX_PRIORITY, urgency))
 
@@ -77,8 +52,3 @@ def broker_priority(urgency: int, kind: BrokerKind) -> int | None:
     if kind is BrokerKind.REDIS:
         return MAX_PRIORITY - level
     return None
-
-
-def step_queue(*, step_tags: Mapping[str, str], default_queue: str) -> str:
-    queue = str(step_tags.get(QUEUE_TAG) or "").strip()
-    return queue or default_queue

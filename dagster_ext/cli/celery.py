@@ -8,59 +8,21 @@ the config mapping itself); with none, the embedded queue under $DAGSTER_HOME is
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import click
-import yaml
 
 from dagster_ext.errors import ConfigError
 
 
-def _resolved(config: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """Top-level `{env: NAME}` values read from the environment, as Dagster resolves the same
-    StringSource keys (broker, backend, claims_url) for the run worker: a worker deployed next to
-    the jobs can read the broker URL from the same Secret-backed variable."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        out[key] = value
-        if isinstance(value, Mapping) and set(value) == {"env"} and isinstance(value["env"], str):
-            if value["env"] not in environ:
-                raise ConfigError(
-                    f"environment variable {value['env']} is not set", path=f"execution.config.{key}"
-                )
-            out[key] = environ[value["env"]]
-    return out
-
-
-def _executor_config(config_yaml: str | None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    if not config_yaml:
-        return {}
-    return _resolved(_raw_executor_config(config_yaml), os.environ if environ is None else environ)
-
-
-def _raw_executor_config(config_yaml: str) -> dict[str, Any]:
-    with open(config_yaml, encoding="utf8") as f:
-        parsed = yaml.safe_load(f) or {}
-    if not isinstance(parsed, Mapping):
-        raise ConfigError("must be a mapping", path=config_yaml)
-    execution = parsed.get("execution")
-    if isinstance(execution, Mapping):
-        inner: Any = execution.get("config") or next(iter(execution.values()), {})
-        if isinstance(inner, Mapping) and "config" in inner and len(inner) == 1:
-            inner = inner["config"]  # execution: {celery_queue: {config: ...}}
-        return dict(inner or {})
-    return dict(parsed)
-
-
 def _settings(config_yaml: str | None) -> Any:
+    from dagster_ext.celery.config_files import executor_config_from_file
     from dagster_ext.celery.settings import settings_from_config
 
     try:
-        return settings_from_config(_executor_config(config_yaml))
+        return settings_from_config(executor_config_from_file(config_yaml))
     except ConfigError as err:
         raise click.UsageError(str(err)) from err
 
@@ -123,25 +85,19 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     celery_args: tuple[str, ...],
 ) -> None:
     """Start a worker. Safe defaults: late ack, one message per slot, no prefetch hoarding."""
-    from dagster_ext.celery.app import make_celery_app
-    from dagster_ext.celery.deferred_ack import defer_acks
-    from dagster_ext.celery.step_end_fetch import limit_consumption
-    from dagster_ext.celery.worker_registry import WorkerRegistration
-    from dagster_ext.celery.worker_tuning import lower_slot_priority
+    from dagster_ext.celery.worker.app import make_worker_app
+    from dagster_ext.celery.worker.configuring import WorkerOptions
 
     settings = _settings(config_yaml)
     if concurrency < 1:
         raise click.BadParameter("must be >= 1", param_hint="--concurrency")
     queue_list = [q.strip() for spec in (queues or (settings.default_queue,)) for q in spec.split(",") if q]
     node = name or f"dagster-ext-{uuid.uuid4().hex[:6]}@%h"
-    app = make_celery_app(settings)
-    limit_consumption(app, read_ahead=read_ahead, fetch_at_step_end=fetch_at_step_end)
-    defer_acks(app)
-    lower_slot_priority(slot_nice)
-    WorkerRegistration(
-        claims_url=settings.claims_url, queues=queue_list, concurrency=concurrency, name=node,
-        read_ahead=read_ahead,
-    ).connect(app)  # fmt: skip
+    options = WorkerOptions(
+        claims_url=settings.claims_url, read_ahead=read_ahead, fetch_at_step_end=fetch_at_step_end,
+        slot_nice=slot_nice,
+    )  # fmt: skip
+    app = make_worker_app(settings, options)  # applies them when the worker starts (configure_worker)
     argv = ["worker", "-Q", ",".join(queue_list), "-c", str(concurrency), "-n", node, "-l", loglevel]
     argv += ["-P", pool, "--without-gossip", "--without-mingle", "--prefetch-multiplier", "1"]
     if max_tasks_per_child:

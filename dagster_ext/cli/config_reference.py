@@ -153,8 +153,8 @@ def _option_default(param: click.Option) -> str:
 
 
 def sections() -> list[Section]:
-    from dagster_ext.celery.executor import executor_config_schema as celery_schema
-    from dagster_ext.celery.k8s_mode import k8s_mode_config_schema
+    from dagster_ext.celery.k8s_steps import k8s_mode_config_schema
+    from dagster_ext.celery.run_worker.executor import executor_config_schema as celery_schema
     from dagster_ext.k8s.config_schema import launcher_config_schema
     from dagster_ext.k8s.k8s_job.config import k8s_job_op_config_schema
     from dagster_ext.k8s.step_executor.config import executor_config_schema as step_schema

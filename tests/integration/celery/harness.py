@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from dagster_ext.celery.claims import ClaimStore, open_claim_store
+from dagster_ext.celery.claims import ClaimBackend, open_claim_store
 from dagster_ext.celery.settings import QueueSettings, settings_from_config
 from dagster_ext.testing._procs import stop_process_group
 from dagster_ext.testing.deployment import create_pg_secret, default_launcher_config
@@ -54,7 +54,7 @@ class CeleryHarness:
         return settings_from_config(self.executor_config, self.env)
 
     @property
-    def store(self) -> ClaimStore:
+    def store(self) -> ClaimBackend:
         return open_claim_store(self.settings.claims_url)
 
     @property
@@ -68,17 +68,23 @@ class CeleryHarness:
         queues: tuple[str, ...] = ("dagster",),
         slots: int = 1,
         options: tuple[str, ...] = (),
+        plain_celery: bool = False,
     ) -> None:
-        """`options`: more `dagster-ext celery worker` options, e.g. ("--read-ahead", "1")."""
+        """`options`: more `dagster-ext celery worker` options, e.g. ("--read-ahead", "1").
+        `plain_celery`: start it as `celery -A dagster_ext.celery.worker.app worker` instead, with
+        the executor config from $DAGSTER_EXT_CELERY_CONFIG."""
         config_path = self.home / "worker_config.yaml"
         config_path.write_text(yaml.safe_dump(self.run_config))
-        args = [sys.executable, "-c", "from dagster_ext.cli import main; main()", "celery", "worker"]
-        args += ["-y", str(config_path)]
-        args += ["-c", str(slots), "-n", f"{name}@test", "-l", "INFO", *options]
-        for queue in queues:
-            args += ["-q", queue]
-        log = open(self.home / f"worker-{name}.log", "ab")  # noqa: SIM115 - the child owns it
         env = {**self.env, "DX_WORKER_NAME": name}
+        if plain_celery:
+            args = [sys.executable, "-m", "celery", "-A", "dagster_ext.celery.worker.app", "worker"]
+            args += ["-Q", ",".join(queues), "--without-gossip", "--without-mingle"]
+            env["DAGSTER_EXT_CELERY_CONFIG"] = str(config_path)
+        else:
+            args = [sys.executable, "-c", "from dagster_ext.cli import main; main()", "celery", "worker"]
+            args += ["-y", str(config_path), *(arg for queue in queues for arg in ("-q", queue))]
+        args += ["-c", str(slots), "-n", f"{name}@test", "-l", "INFO", *options]
+        log = open(self.home / f"worker-{name}.log", "ab")  # noqa: SIM115 - the child owns it
         self.workers[name] = subprocess.Popen(
             args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )

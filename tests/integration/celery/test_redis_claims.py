@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from dagster_ext.celery.claims import ClaimResult, Outcome, StepAttempt
-from dagster_ext.celery.claims_redis import RedisClaimStore
+from dagster_ext.celery.claims.redis_store import RedisClaimStore
 
 pytestmark = [pytest.mark.redis]
 STEP = StepAttempt("run-1", "a", 0)

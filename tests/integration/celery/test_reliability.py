@@ -151,7 +151,7 @@ def test_an_idle_worker_that_does_not_consume_only_adds_backed_off_duplicates(
     h = celery_harness({"broker": redis.url})
     h.start_worker("w1", slots=1)
     h.wait_workers_ready()
-    app = make_celery_app(h.settings, with_tasks=False)
+    app = make_celery_app(h.settings)
     app.control.cancel_consumer("dagster", destination=["w1@test"], reply=True, timeout=10)
     run = h.start_run("process_numbers")
     deadline = time.monotonic() + 120

@@ -192,3 +192,40 @@ def test_without_fetch_at_step_end_the_next_message_stays_queued(
     h = celery_harness({"broker": redis.url})
     held, _ = _held_during_wind_down(h, redis.url, options=("--no-fetch-at-step-end",))
     assert set(held) == {1}, Counter(held)  # one message per slot (Celery's worker_disable_prefetch)
+
+
+@pytest.mark.timeout(240)
+def test_a_plain_celery_worker_is_registered_and_tuned_like_dagster_ext_celery_worker(
+    celery_harness: Callable[..., CeleryHarness], redis: Any
+) -> None:
+    """`celery -A dagster_ext.celery.worker.app worker`: the same registry entry (what the run
+    worker's lost-message rule reads) and the same hand-off tuning as `dagster-ext celery worker`.
+    The read-ahead shows it: without our consumer bootstep Celery holds one message per slot."""
+    h = celery_harness({"broker": redis.url})
+    h.env["DX_STEP_SLEEP"] = "0.4"
+    h.start_worker("plain", slots=1, options=("--read-ahead", "1"), plain_celery=True)
+    h.start_worker("ours", queues=("elsewhere",), slots=1, options=("--read-ahead", "1"))
+    h.wait_workers_ready()
+    deadline = time.monotonic() + 30
+    while True:
+        entries = {w["name"]: w for w in h.store.workers()}
+        if all(entries[name].get("idle_since") for name in ("plain@test", "ours@test")):
+            break
+        assert time.monotonic() < deadline, f"a worker never reported a free slot: {entries}"
+        time.sleep(0.2)
+    plain, ours = entries["plain@test"], entries["ours@test"]
+    for key, value in (("concurrency", 1), ("read_ahead", 1)):
+        assert plain[key] == ours[key] == value, (key, plain, ours)
+    assert (plain["queues"], ours["queues"]) == (["dagster"], ["elsewhere"])
+    run = h.start_run("fan_out")
+    h.wait_trace(lambda e: e["event"] == "start" and e["step"].startswith("work_"), timeout_s=90)
+    held: list[int] = []  # unacked messages whose step has not ended
+    while run.proc.poll() is None and len(list(iter_events(h.trace(), "end"))) < 25:
+        ended = {e["step"] for e in iter_events(h.trace(), "end")}
+        held.append(sum(step not in ended for step in _held_steps(redis.url)))
+        time.sleep(0.05)
+    result = run.result(timeout_s=120)
+    assert result["success"], result
+    assert max(held) == 2, Counter(held)  # the running step and the one read ahead
+    assert max_overlap(h.trace()) == 1
+    assert {e["worker"] for e in iter_events(h.trace(), "start")} == {"plain"}

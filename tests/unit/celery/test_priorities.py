@@ -4,28 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dagster_ext.celery.priorities import (
-    QUEUE_TAG,
-    RUN_PRIORITY_TAG,
-    STEP_PRIORITY_TAG,
-    BrokerKind,
-    broker_kind,
-    broker_priority,
-    step_queue,
-    step_urgency,
-)
-from dagster_ext.errors import ConfigError
-
-
-def test_urgency_is_step_plus_run_priority_with_dagster_celery_defaults() -> None:
-    assert step_urgency(step_tags={}, run_tags={}) == 5
-    assert step_urgency(step_tags={STEP_PRIORITY_TAG: "2"}, run_tags={RUN_PRIORITY_TAG: "3"}) == 5
-    assert step_urgency(step_tags={STEP_PRIORITY_TAG: "-1"}, run_tags={}) == -1
-
-
-def test_bad_priority_names_the_tag() -> None:
-    with pytest.raises(ConfigError, match=r"op 'x'.tags\['dagster-celery/priority'\]"):
-        step_urgency(step_tags={STEP_PRIORITY_TAG: "high"}, run_tags={}, step_key="x")
+from dagster_ext.celery.priorities import BrokerKind, broker_kind, broker_priority
 
 
 @pytest.mark.parametrize(
@@ -59,9 +38,3 @@ def test_more_urgent_is_served_first_on_every_broker(a: int, b: int) -> None:
     assert redis_a is not None and redis_b is not None and redis_a <= redis_b
     assert amqp_a is not None and amqp_b is not None and amqp_a >= amqp_b
     assert 0 <= redis_a <= 9 and 0 <= amqp_a <= 9
-
-
-def test_queue_tag_or_default() -> None:
-    assert step_queue(step_tags={QUEUE_TAG: "b"}, default_queue="dagster") == "b"
-    assert step_queue(step_tags={QUEUE_TAG: " "}, default_queue="dagster") == "dagster"
-    assert step_queue(step_tags={}, default_queue="q") == "q"

@@ -158,7 +158,7 @@ def test_a_failed_external_k8s_job_fails_the_op_with_the_diagnosis_as_metadata()
 
 
 def test_celery_k8s_mode_reports_the_failure_with_metadata() -> None:
-    from dagster_ext.celery.k8s_mode import _report_failure
+    from dagster_ext.celery.worker.k8s_mode import _report_failure
 
     found = corpus_diagnosis("image-invalid-name")
     reported: list[tuple[str, dict[str, str], str]] = []
