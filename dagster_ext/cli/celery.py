@@ -117,7 +117,7 @@ def status(config_yaml: str | None, queues: tuple[str, ...], as_json: bool) -> N
     settings = _settings(config_yaml)
     store = open_claim_store(settings.claims_url)
     report = {
-        "broker": settings.broker_url,
+        "broker": _without_password(settings.broker_url),
         "queues": queue_depths(settings, [settings.default_queue, *queues]),
         "workers": store.workers(),
         "running": [
@@ -136,6 +136,18 @@ def status(config_yaml: str | None, queues: tuple[str, ...], as_json: bool) -> N
         click.echo(json.dumps(report, indent=2))
         return
     _print_report(report)
+
+
+def _without_password(url: str) -> str:
+    """The broker URL as shown: probe output lands in Kubernetes events, so no password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _print_report(report: dict[str, Any]) -> None:

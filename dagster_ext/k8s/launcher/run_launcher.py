@@ -39,6 +39,7 @@ from dagster_ext.k8s.client import ConnectionSettings, K8sGateway
 from dagster_ext.k8s.config_schema import launcher_config_schema, normalized
 from dagster_ext.k8s.launcher import health
 from dagster_ext.k8s.launcher.manifest import RenderedRun, render_run
+from dagster_ext.k8s.launcher.overrides import overridden_settings
 from dagster_ext.k8s.reporting import failure_metadata
 from dagster_ext.k8s.status import Diagnosis, DiagnosisSettings, K8sJobState
 
@@ -55,6 +56,8 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
         )
         check.invariant(not unknown, f"K8sRunLauncher got unknown config keys: {sorted(unknown)}")
         self._config = normalized(config)
+        # The keys the user wrote (the processed config also holds the schema's defaults).
+        self._explicit_keys = frozenset(inst_data.config_dict) if inst_data is not None else frozenset(config)
         self._gateway: K8sGateway | None = None
         self._reported: set[tuple[str, str]] = set()  # (run id, K8s Job) whose failure event was written
         super().__init__()
@@ -142,6 +145,7 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
 
     def _launch(self, run: DagsterRun, rendered: RenderedRun) -> None:
         self._instance.add_run_tags(run.run_id, {DOCKER_IMAGE_TAG: rendered.image})
+        self._warn_about_overrides(run, rendered)
         self._instance.report_engine_event(
             f"Creating K8s Job {rendered.k8s_job_name} in namespace {rendered.namespace}",
             run,
@@ -159,6 +163,16 @@ class K8sRunLauncher(RunLauncher, ConfigurableClass):
         self._instance.report_engine_event(
             f"K8s Job {rendered.k8s_job_name} created", run, cls=self.__class__
         )
+
+    def _warn_about_overrides(self, run: DagsterRun, rendered: RenderedRun) -> None:
+        """A container context that replaced the launcher's namespace or ServiceAccount, in the
+        daemon's log and the run's event log (keys only, never values)."""
+        explicit = {key: self._config[key] for key in self._explicit_keys if key in self._config}
+        for note in overridden_settings(explicit, rendered):
+            log.warning("run %s: %s", run.run_id, note)
+            self._instance.report_engine_event(
+                f"Run launcher setting replaced: {note}", run, cls=self.__class__
+            )
 
     # -- the run worker's identity -----------------------------------------------------------
     def _current_k8s_job(self, run: DagsterRun) -> tuple[str, str]:
