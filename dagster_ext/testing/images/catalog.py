@@ -4,7 +4,9 @@
   `execute_k8s_job(image="busybox", ...)` runs as written (its `Always` pull policy pulls from the
   loopback registry);
 * the sandbox image (registry.k8s.io/pause:3.10): the same layer, sleeping;
-* the user-code image (`USER_CODE_IMAGE`), see `user_code`.
+* the user-code image (`USER_CODE_IMAGE`), see `user_code`;
+* `PG_ISREADY_IMAGE`: busybox with a `pg_isready` for the Dagster chart's init containers, see
+  `pg_isready`.
 
 `ensure_images` builds what is stale and pushes it; unchanged layers are neither rebuilt nor re-sent.
 """
@@ -20,11 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dagster_ext.testing.cluster.errors import ImageBuildError
-from dagster_ext.testing.images import user_code
+from dagster_ext.testing.images import pg_isready, user_code
 from dagster_ext.testing.images.oci import Layout, write_layer
 from dagster_ext.testing.node.containerd import SANDBOX_IMAGE
 
 USER_CODE_IMAGE = "dagster-ext/user-code:dev"
+PG_ISREADY_IMAGE = "dagster-ext/pg-isready:dev"
 BUSYBOX_IMAGE = "busybox"
 _BUSYBOX = Path("/bin/busybox")
 _BUSYBOX_ENV = {"PATH": "/bin"}
@@ -96,7 +99,8 @@ def build_images(repo_root: Path, *, progress: Progress) -> dict[str, str]:
     busybox, pause = _ensure_busybox(layout)
     progress("building the user-code image (the first build takes minutes; then seconds)")
     code = user_code.build(layout, cache, repo_root)
-    return {BUSYBOX_IMAGE: busybox, SANDBOX_IMAGE: pause, USER_CODE_IMAGE: code}
+    ready = pg_isready.ensure(layout, busybox)
+    return {BUSYBOX_IMAGE: busybox, SANDBOX_IMAGE: pause, USER_CODE_IMAGE: code, PG_ISREADY_IMAGE: ready}
 
 
 def ensure_images(registry: str, repo_root: Path, *, progress: Progress) -> dict[str, str]:
