@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dagster_ext.testing.images.oci import Layout, write_files_layer
 
-RECIPE = "1"
+RECIPE = "2"
 """Bump when the script changes, so the cached image is rebuilt."""
 
 SCRIPT = b"""#!/bin/sh
@@ -27,7 +27,15 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-if nc -w 3 "$host" "$port" -e true 2>/dev/null; then
+# busybox's own resolver: a static glibc binary cannot load the NSS modules getaddrinfo needs
+case "$host" in
+  *[!0-9.]*)
+    addr=$(nslookup "$host" 2>/dev/null |
+      awk '/^Name:/ { n = 1 } n && /^Address/ { a = $NF } END { print a }')
+    ;;
+  *) addr=$host ;;
+esac
+if [ -n "$addr" ] && nc -w 3 "$addr" "$port" -e true 2>/dev/null; then
   echo "$host:$port - accepting connections"
   exit 0
 fi

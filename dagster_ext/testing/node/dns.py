@@ -8,7 +8,7 @@ Why a host process and not the usual Deployment behind a `kube-dns` Service: DNS
 no pod and no kube-proxy rule before the first pod starts; it starts with the node (well under a
 second, in parallel with the kubelet) and survives pod churn and kubelet restarts. It listens only on
 the bridge address and serves only the cluster zones: no `forward` plugin, so any other name is
-refused at once and nothing is ever asked of a server off this machine.
+answered with an error at once and nothing is ever asked of a server off this machine.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def corefile(*, kubeconfig: Path, ready_port: int, listen: str = NODE_IP, port: 
     """CoreDNS config: the `kubernetes` plugin for the cluster zones, readiness on loopback.
 
     `ready` answers 200 on `127.0.0.1:ready_port/ready` once the plugin has listed Services and
-    EndpointSlices. Any zone not listed here gets REFUSED (no `forward`: nothing leaves the machine)."""
+    EndpointSlices. Any other name gets an error at once (no `forward`: nothing leaves the machine)."""
     zones = f"{CLUSTER_DOMAIN} in-addr.arpa ip6.arpa"
     return (
         f".:{port} {{\n"

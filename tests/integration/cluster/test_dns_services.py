@@ -16,6 +16,12 @@ from dagster_ext.testing.pytest_plugin import K8sCluster
 from dagster_ext.testing.services import RedisServer
 from dagster_ext.testing.waiting import wait_for
 
+RESOLVE = (
+    "resolve() { nslookup \"$1\" | awk '/^Name:/ { n = 1 } n && /^Address/ { a = $NF } END { print a }'; }; "
+)
+"""A shell function printing the address a name resolves to. Busybox's own resolver, not libc's: a
+static glibc binary cannot load the NSS modules that `getaddrinfo` needs (busybox wget crashes)."""
+
 
 def _run(k8s_cluster: K8sCluster, namespace: str, name: str, script: str) -> tuple[str, str]:
     """Run `script` in a busybox Job's pod; returns (phase, log)."""
@@ -81,32 +87,33 @@ def test_a_pod_reaches_another_pod_through_a_service_name(
     )
     cluster_ip = k8s_cluster.core_v1.read_namespaced_service("web", k8s_namespace).spec.cluster_ip
     fqdn = f"web.{k8s_namespace}.svc.cluster.local"
-    script = (
-        f"nslookup {fqdn} && "
-        f"wget -q -T 5 -O - http://{fqdn}/ && "  # the full name
-        "wget -q -T 5 -O - http://web/"  # the short name, through the pod's search path
+    script = RESOLVE + (
+        f'full=$(resolve {fqdn}); short=$(resolve web); echo "resolved $full $short"; '
+        'wget -q -T 5 -O - "http://$full/"'
     )
     phase, log = _run(k8s_cluster, k8s_namespace, "client", script)
     assert phase == "Succeeded", log
-    assert cluster_ip in log  # the name resolves to the ClusterIP, which kube-proxy routes to the pod
-    assert log.count(token) == 2, log
+    # both names (the short one through the pod's search path) resolve to the ClusterIP, and
+    # kube-proxy routes the ClusterIP to the pod
+    assert f"resolved {cluster_ip} {cluster_ip}" in log, log
+    assert token in log, log
 
 
-def test_a_name_outside_the_cluster_is_refused_without_asking_another_server(
+def test_a_name_outside_the_cluster_fails_without_asking_another_server(
     k8s_cluster: K8sCluster, k8s_namespace: str
 ) -> None:
-    script = "if nslookup dagster.io; then echo RESOLVED; else echo REFUSED; fi"
+    script = "if nslookup dagster.io; then echo RESOLVED; else echo UNRESOLVED; fi"
     phase, log = _run(k8s_cluster, k8s_namespace, "outside", script)
     assert phase == "Succeeded", log
     if k8s_cluster.is_local:  # kind's CoreDNS forwards to the host's resolver; ours forwards nowhere
-        assert "REFUSED" in log and "RESOLVED" not in log, log
+        assert "UNRESOLVED" in log, log
 
 
 def test_a_host_service_is_reached_through_its_service_name(
     k8s_cluster: K8sCluster, k8s_namespace: str, redis: RedisServer
 ) -> None:
     fqdn = expose_host_port(k8s_cluster.core_v1, k8s_namespace, "redis", port=redis.port, service_port=6379)
-    script = f"printf 'PING\\r\\n' | nc -w 5 {fqdn} 6379"
+    script = RESOLVE + f"printf 'PING\\r\\n' | nc -w 5 $(resolve {fqdn}) 6379"
     phase, log = _run(k8s_cluster, k8s_namespace, "redis-ping", script)
     assert phase == "Succeeded", log
     assert "+PONG" in log, log
