@@ -5,7 +5,7 @@
   loopback registry);
 * the sandbox image (registry.k8s.io/pause:3.10): the same layer, sleeping;
 * the user-code image (`USER_CODE_IMAGE`), see `user_code`;
-* `CHART_INIT_IMAGE`: busybox with `pg_isready` and a busybox-1.28 `nslookup` for the official
+* `CHART_INIT_IMAGE`: the user-code image with a `pg_isready` and an `nslookup` for the official
   Dagster chart's init containers, see `chart_init`.
 
 `ensure_images` builds what is stale and pushes it; unchanged layers are neither rebuilt nor re-sent.
@@ -99,7 +99,7 @@ def build_images(repo_root: Path, *, progress: Progress) -> dict[str, str]:
     busybox, pause = _ensure_busybox(layout)
     progress("building the user-code image (the first build takes minutes; then seconds)")
     code = user_code.build(layout, cache, repo_root)
-    init = chart_init.ensure(layout, busybox)
+    init = chart_init.ensure(layout, code)
     return {BUSYBOX_IMAGE: busybox, SANDBOX_IMAGE: pause, USER_CODE_IMAGE: code, CHART_INIT_IMAGE: init}
 
 
