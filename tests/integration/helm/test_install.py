@@ -29,6 +29,7 @@ from dagster_ext.testing.host_services import expose_host_port
 from dagster_ext.testing.images.catalog import CHART_INIT_IMAGE, USER_CODE_IMAGE
 from dagster_ext.testing.pytest_plugin import K8sCluster
 from dagster_ext.testing.services import PostgresServer
+from dagster_ext.testing.waiting import wait_for_named
 
 pytestmark = [pytest.mark.slow]
 
@@ -286,6 +287,10 @@ def _wait_for_run(instance: Any, run_id: str) -> str:
     return status
 
 
+def _complete(k8s_job: Any) -> bool:
+    return any(c.type == "Complete" and c.status == "True" for c in k8s_job.status.conditions or ())
+
+
 def _run_failure_messages(instance: Any, run_id: str) -> list[str]:
     return [
         str(r.message)[:500] for r in instance.all_logs(run_id) if r.level >= 40 or r.dagster_event is None
@@ -329,9 +334,15 @@ def test_a_shape_runs_process_numbers_to_55_through_the_daemon(
     assert len(run_jobs) == 1, [j.metadata.name for j in jobs]
     steps = [j for j in jobs if j.metadata.name.startswith("dagster-step-")]
     assert len(steps) == step_jobs, [j.metadata.name for j in jobs]
-    for k8s_job in run_jobs + steps:
-        conditions = {c.type: c.status for c in k8s_job.status.conditions or ()}
-        assert conditions.get("Complete") == "True", (k8s_job.metadata.name, conditions)
+    for k8s_job in run_jobs + steps:  # the run is SUCCESS before its pod's process has exited
+        wait_for_named(
+            k8s_cluster.batch_v1.list_namespaced_job,
+            namespace,
+            k8s_job.metadata.name,
+            _complete,
+            timeout_s=120,
+            what=f"K8s Job {k8s_job.metadata.name} to complete",
+        )
 
     result = installed["artifacts"] / "storage" / run_id / "sum_two_sums" / "result"
     assert pickle.loads(result.read_bytes()) == 55
