@@ -70,9 +70,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly or not _needs_binaries(session):
         return
     from dagster_ext.testing.cluster import ensure_binaries
+    from dagster_ext.testing.cluster.coredns import ensure_coredns
 
     try:
         ensure_binaries()
+        if uses_local_node(session.config):
+            ensure_coredns()
     except Exception as err:  # reported by the k8s_cluster fixture
         session.config.stash[_BUILD_ERROR_KEY] = err
 

@@ -22,6 +22,7 @@ class Ports:
     proxy_healthz: int
     proxy_metrics: int
     registry: int
+    dns_ready: int
 
     @classmethod
     def pick(cls) -> Ports:

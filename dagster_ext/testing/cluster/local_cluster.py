@@ -6,9 +6,10 @@
 Start-up: build/find the binaries, write a fresh PKI, tokens and kubeconfigs; with a node, create the
 node's bridge, start the loopback image registry and push the images that are stale; then etcd ->
 kube-apiserver (wait for /readyz) -> kube-controller-manager and kube-scheduler -> containerd ->
-kube-proxy and the kubelet (wait for the `default` ServiceAccount and a Ready Node). Any failure stops
-what was started, so a crash half-way leaks no process, and raises `ComponentStartError` with the
-failing component's log tail. `with_node=False` starts the control plane alone (API tests only).
+kube-proxy, CoreDNS and the kubelet (wait for the `default` ServiceAccount, a Ready Node and the
+cluster DNS ready). Any failure stops what was started, so a crash half-way leaks no process, and
+raises `ComponentStartError` with the failing component's log tail. `with_node=False` starts the
+control plane alone (API tests only).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import dagster_ext
 from dagster_ext.testing.cluster import control_plane
 from dagster_ext.testing.cluster.binaries import BinaryPaths, Progress, ensure_binaries, stderr_progress
 from dagster_ext.testing.cluster.control_plane import NodeSettings
+from dagster_ext.testing.cluster.coredns import ensure_coredns
 from dagster_ext.testing.cluster.errors import ClusterError
 from dagster_ext.testing.cluster.kubeconfig import ClusterUsers, write_kubeconfig, write_token_file
 from dagster_ext.testing.cluster.layout import ClusterLayout, Ports
@@ -81,6 +83,7 @@ class LocalCluster:
         self._layout: ClusterLayout | None = None
         self._users: ClusterUsers | None = None
         self._binaries: BinaryPaths | None = None
+        self._coredns: Path | None = None
         self._components: list[Component] = []
         self._commands: dict[str, tuple[list[str], dict[str, str] | None]] = {}
         """Component name -> (argv, env) it was started with, so a fault test can restart it."""
@@ -136,6 +139,7 @@ class LocalCluster:
         if self._layout is not None:
             raise ClusterError("the cluster is already started")
         self._binaries = ensure_binaries(self._version, progress=self._progress)
+        self._coredns = ensure_coredns() if self.with_node else None
         try:
             if self.with_node:
                 check_prerequisites()
@@ -259,6 +263,7 @@ class LocalCluster:
                 proxy_healthz=ports.proxy_healthz,
                 proxy_metrics=ports.proxy_metrics,
                 registry=ports.registry,
+                dns_ready=ports.dns_ready,
             ),
             node_name=self.node.name,
             labels=dict(self.node.labels),
@@ -309,10 +314,13 @@ class LocalCluster:
         teardown.remove_all_containers(plan.containerd.socket)  # their pods are not in this etcd
         pull_images(plan.containerd, [docker_reference(image) for image in self.images])
         self._spawn("kube-proxy", plan.kube_proxy_command(binaries.kube_proxy))
+        assert self._coredns is not None and self._layout is not None
+        dns = self._spawn("coredns", plan.coredns_command(self._coredns, self._layout.admin_kubeconfig))
         kubelet = self._spawn("kubelet", plan.kubelet_command(binaries.kubelet))
         self._wait(
             lambda: probe.node_ready(self.node.name), what=f"Node {self.node.name} Ready", blame=kubelet
         )
+        self._wait(lambda: http_ok(plan.dns_ready_url), what="cluster DNS ready", blame=dns)
 
     def _spawn(
         self, name: str, args: list[str], env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()

@@ -4,7 +4,9 @@
   `execute_k8s_job(image="busybox", ...)` runs as written (its `Always` pull policy pulls from the
   loopback registry);
 * the sandbox image (registry.k8s.io/pause:3.10): the same layer, sleeping;
-* the user-code image (`USER_CODE_IMAGE`), see `user_code`.
+* the user-code image (`USER_CODE_IMAGE`), see `user_code`;
+* `CHART_INIT_IMAGE`: the user-code image with a `pg_isready` and an `nslookup` for the official
+  Dagster chart's init containers, see `chart_init`.
 
 `ensure_images` builds what is stale and pushes it; unchanged layers are neither rebuilt nor re-sent.
 """
@@ -20,11 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dagster_ext.testing.cluster.errors import ImageBuildError
-from dagster_ext.testing.images import user_code
+from dagster_ext.testing.images import chart_init, user_code
 from dagster_ext.testing.images.oci import Layout, write_layer
 from dagster_ext.testing.node.containerd import SANDBOX_IMAGE
 
 USER_CODE_IMAGE = "dagster-ext/user-code:dev"
+CHART_INIT_IMAGE = "dagster-ext/chart-init:dev"
 BUSYBOX_IMAGE = "busybox"
 _BUSYBOX = Path("/bin/busybox")
 _BUSYBOX_ENV = {"PATH": "/bin"}
@@ -96,7 +99,8 @@ def build_images(repo_root: Path, *, progress: Progress) -> dict[str, str]:
     busybox, pause = _ensure_busybox(layout)
     progress("building the user-code image (the first build takes minutes; then seconds)")
     code = user_code.build(layout, cache, repo_root)
-    return {BUSYBOX_IMAGE: busybox, SANDBOX_IMAGE: pause, USER_CODE_IMAGE: code}
+    init = chart_init.ensure(layout, code)
+    return {BUSYBOX_IMAGE: busybox, SANDBOX_IMAGE: pause, USER_CODE_IMAGE: code, CHART_INIT_IMAGE: init}
 
 
 def ensure_images(registry: str, repo_root: Path, *, progress: Progress) -> dict[str, str]:

@@ -23,9 +23,9 @@ from typing import IO
 import yaml
 
 from dagster_ext.testing.cluster.errors import NodeSetupError
-from dagster_ext.testing.node import components, registry, teardown
+from dagster_ext.testing.node import components, dns, registry, teardown
 from dagster_ext.testing.node.containerd import ContainerdLayout, containerd_args, write_config
-from dagster_ext.testing.node.network import write_cni_config
+from dagster_ext.testing.node.network import NODE_IP, write_cni_config
 
 _LOCK_PATH = Path("/run/dagster-ext-node.lock")
 REQUIRED_TOOLS = (
@@ -134,6 +134,7 @@ class NodePorts:
     proxy_healthz: int
     proxy_metrics: int
     registry: int
+    dns_ready: int
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,16 @@ class NodePlan:
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         return components.kube_proxy_args(binary, config_file)
 
+    def coredns_command(self, binary: Path, kubeconfig: Path) -> list[str]:
+        path = dns.write_corefile(
+            self.state_dir / "Corefile", kubeconfig=kubeconfig, ready_port=self.ports.dns_ready
+        )
+        return dns.coredns_args(binary, path)
+
+    @property
+    def dns_ready_url(self) -> str:
+        return dns.ready_url(self.ports.dns_ready)
+
     def kubelet_command(self, binary: Path) -> list[str]:
         files = self.kubelet_files
         config = components.kubelet_config(
@@ -205,6 +216,7 @@ class NodePlan:
             runtime_endpoint=self.containerd.endpoint,
             port=self.ports.kubelet,
             healthz_port=self.ports.kubelet_healthz,
+            cluster_dns=(NODE_IP,),
         )
         components.write_kubelet_files(files, config)
         return components.kubelet_args(binary, files, node_name=self.node_name, labels=self.labels)

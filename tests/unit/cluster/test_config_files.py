@@ -45,7 +45,7 @@ def test_kubeconfig_embeds_ca_server_and_token(tmp_path: Path) -> None:
 
 
 def _layout(tmp_path: Path, host: str = "127.0.0.1") -> ClusterLayout:
-    return ClusterLayout(tmp_path, Ports(*range(1, 9)), apiserver_host=host)
+    return ClusterLayout(tmp_path, Ports(*range(1, 10)), apiserver_host=host)
 
 
 def _kubelet_files(tmp_path: Path) -> components.KubeletFiles:
@@ -147,3 +147,38 @@ def test_namespace_names_are_dns_labels(test_name: str) -> None:
     name = namespace_name(test_name)
     assert len(name) <= 63
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
+
+
+def test_the_corefile_serves_only_the_cluster_zones_on_the_bridge(tmp_path: Path) -> None:
+    from dagster_ext.testing.node import dns
+    from dagster_ext.testing.node.network import NODE_IP
+
+    text = dns.corefile(kubeconfig=tmp_path / "k", ready_port=7)
+    assert f"bind {NODE_IP}" in text
+    assert "kubernetes cluster.local in-addr.arpa ip6.arpa" in text
+    assert "ready 127.0.0.1:7" in text
+    assert "forward" not in text  # nothing is ever asked of a server off this machine
+
+
+def test_the_node_points_pods_at_the_cluster_dns(tmp_path: Path) -> None:
+    from dagster_ext.testing.node.network import NODE_IP
+    from dagster_ext.testing.node.node import NodePlan, NodePorts
+
+    plan = NodePlan(
+        state_dir=tmp_path,
+        ports=NodePorts(*range(1, 7)),
+        node_name="n",
+        labels={},
+        ca_cert=tmp_path / "ca.crt",
+        serving_cert=tmp_path / "s.crt",
+        serving_key=tmp_path / "s.key",
+        kubelet_kubeconfig=tmp_path / "kubelet.kubeconfig",
+        proxy_kubeconfig=tmp_path / "proxy.kubeconfig",
+    )
+    plan.kubelet_command(tmp_path / "kubelet")
+    config = yaml.safe_load(plan.kubelet_files.config_file.read_text())
+    assert config["clusterDNS"] == [NODE_IP]
+    assert config["clusterDomain"] == "cluster.local"
+    argv = plan.coredns_command(tmp_path / "coredns", tmp_path / "admin.kubeconfig")
+    assert f"bind {NODE_IP}" in Path(argv[-1]).read_text()
+    assert plan.dns_ready_url == "http://127.0.0.1:6/ready"
