@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dagster_ext.k8s.client._raw import JsonDict, batch_api, core_api, parse
-from dagster_ext.k8s.client.errors import K8sGone, translate
+from dagster_ext.k8s.client.errors import K8sApiError, K8sGone, translate
 from dagster_ext.k8s.client.retrying import RetryPolicy
 
 Resource = Literal["jobs", "pods", "events"]
@@ -121,7 +121,14 @@ class ResourceWatch:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def _list_snapshot(self) -> tuple[str, WatchEvent]:
-        listing = parse(self._list(self._namespace, _preload_content=False, **self._selectors))
+        listing = parse(
+            self._list(
+                self._namespace,
+                _preload_content=False,
+                _request_timeout=self._settings.policy.request_timeout_s,
+                **self._selectors,
+            )
+        )
         version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
         return version, WatchEvent("SYNC", objects=tuple(listing.get("items") or ()))
 
@@ -194,5 +201,13 @@ class ResourceWatch:
                     failures >= self._settings.fatal_after_attempts
                 ):
                     raise err from raw
-                backoff = self._settings.reconnect_backoff_s
-                self._sleep(backoff[min(failures, len(backoff)) - 1])
+                self._sleep(self._reconnect_pause_s(failures, err))
+
+    def _reconnect_pause_s(self, failures: int, err: K8sApiError) -> float:
+        """The reconnect backoff, or the server's Retry-After when longer (a 429 from API priority
+        and fairness): reconnecting sooner would only be rejected again and deepen the throttling."""
+        backoff = self._settings.reconnect_backoff_s
+        pause = backoff[min(failures, len(backoff)) - 1]
+        if err.retry_after_s is not None:
+            pause = max(pause, min(err.retry_after_s, self._settings.policy.max_retry_after_s))
+        return pause
