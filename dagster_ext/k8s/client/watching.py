@@ -101,6 +101,8 @@ class ResourceWatch:
         self._stopped = threading.Event()
         self._sleep = sleep or self._interruptible_sleep
         self._response: Any = None
+        self.reconnects = 0
+        """Watch or list requests that failed and were retried (for logs and tests)."""
         self.description = f"{resource} in {namespace} {label_selector or ''} {field_selector or ''}".strip()
 
     def _interruptible_sleep(self, seconds: float) -> None:
@@ -197,6 +199,7 @@ class ResourceWatch:
                     version, must_list = None, True  # too old: list again
                     continue
                 failures += 1
+                self.reconnects += 1
                 if not self._settings.policy.should_retry(err) and (
                     failures >= self._settings.fatal_after_attempts
                 ):
