@@ -249,4 +249,6 @@ def _get_version(api_client: Any) -> int:
         return int(err.status or 0)
     except Exception:  # a dropped connection: the load goes on
         return 0
-    return int(response[1])
+    status = getattr(response, "status", None)  # the raw response (`_preload_content=False`)
+    response.release_conn()
+    return int(status or 0)

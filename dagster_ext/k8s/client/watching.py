@@ -13,6 +13,7 @@ reports whatever exists as ADDED, one request instead of two. Later gaps still l
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import socket
 import threading
@@ -26,6 +27,7 @@ from dagster_ext.k8s.client.retrying import RetryPolicy
 
 Resource = Literal["jobs", "pods", "events"]
 EventType = Literal["SYNC", "ADDED", "MODIFIED", "DELETED"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,15 @@ class ResourceWatch:
                     failures >= self._settings.fatal_after_attempts
                 ):
                     raise err from raw
-                self._sleep(self._reconnect_pause_s(failures, err))
+                pause = self._reconnect_pause_s(failures, err)
+                log.debug(
+                    "watch %s failed (%s); reconnect in %.2fs",
+                    self.description,
+                    err,
+                    pause,
+                    extra={"k8s_status": err.status, "retry_after_s": err.retry_after_s, "pause_s": pause},
+                )
+                self._sleep(pause)
 
     def _reconnect_pause_s(self, failures: int, err: K8sApiError) -> float:
         """The reconnect backoff, or the server's Retry-After when longer (a 429 from API priority
