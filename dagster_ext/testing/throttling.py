@@ -10,6 +10,8 @@ a large share (and lends all of it, so the other levels lose nothing under load)
 level's nominal limit is then exactly 1, which `apf_throttle` checks in `/metrics` before it yields.
 The throttled level neither lends nor borrows, and rejects instead of queueing.
 
+`Throttle.set_seats(api_client, 0)` closes the level (every request rejected) until it is set
+back to 1, so a test can make sure that the client under test meets 429s at a moment it chooses.
 `SeatLoad` keeps that seat busy from a separate ServiceAccount (its own FlowSchema, same level), so
 the client under test meets 429s even when its own requests happen not to overlap.
 Everything is API objects: leaving the block deletes them, and the API server is never restarted.
@@ -121,6 +123,15 @@ class Throttle:
             )
         )
 
+    def set_seats(self, api_client: Any, seats: int, *, timeout_s: float = 30.0) -> None:
+        """0: every request of the throttled ServiceAccounts is rejected (the level's share is 0 and
+        it cannot borrow); 1: one at a time. Waits until the API server applies it."""
+        from kubernetes import client
+
+        body = {"spec": {"limited": {"nominalConcurrencyShares": seats}}}
+        client.FlowcontrolApiserverV1Api(api_client).patch_priority_level_configuration(self.level, body)
+        _wait_for_seats(self, api_client, seats, timeout_s)
+
     def nominal_seats(self, api_client: Any) -> int | None:
         text = scrape_metrics(api_client)
         for labels, value in metric_samples(text, "apiserver_flowcontrol_nominal_limit_seats"):
@@ -152,7 +163,7 @@ def apf_throttle(
         for sa, schema in schemas.items():
             api.create_flow_schema(flow_schema(schema, level=level, namespace=namespace, service_account=sa))
             created_schemas.append(schema)
-        _wait_for_one_seat(throttle, api_client, timeout_s)
+        _wait_for_seats(throttle, api_client, 1, timeout_s)
         yield throttle
     finally:
         for schema in created_schemas:
@@ -163,13 +174,13 @@ def apf_throttle(
                 api.delete_priority_level_configuration(created)
 
 
-def _wait_for_one_seat(throttle: Throttle, api_client: Any, timeout_s: float) -> None:
+def _wait_for_seats(throttle: Throttle, api_client: Any, wanted: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     seats = throttle.nominal_seats(api_client)
-    while seats != 1:
+    while seats != wanted:
         if time.monotonic() > deadline:
             raise ThrottleError(
-                f"priority level {throttle.level} has {seats} seats, not 1, after {timeout_s}s"
+                f"priority level {throttle.level} has {seats} seats, not {wanted}, after {timeout_s}s"
             )
         time.sleep(0.2)
         seats = throttle.nominal_seats(api_client)
