@@ -47,10 +47,18 @@ def create_k8s_job(
 
     def request(attempt: Attempt) -> JsonDict:
         try:
-            return parse(batch.create_namespaced_job(namespace, body, _preload_content=False))
+            return parse(
+                batch.create_namespaced_job(
+                    namespace, body, _preload_content=False, _request_timeout=policy.request_timeout_s
+                )
+            )
         except Exception as err:
             if getattr(err, "status", None) == 409 and attempt.earlier_may_have_applied:
-                existing = parse(batch.read_namespaced_job(name, namespace, _preload_content=False))
+                existing = parse(
+                    batch.read_namespaced_job(
+                        name, namespace, _preload_content=False, _request_timeout=policy.request_timeout_s
+                    )
+                )
                 if _token(existing) == _token(body):
                     return existing
             raise

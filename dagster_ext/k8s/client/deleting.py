@@ -39,7 +39,11 @@ def delete_k8s_job(
     try:
         call_with_retries(
             lambda _attempt: batch.delete_namespaced_job(
-                name, namespace, body=_options(propagation, grace_period_s), _preload_content=False
+                name,
+                namespace,
+                body=_options(propagation, grace_period_s),
+                _preload_content=False,
+                _request_timeout=policy.request_timeout_s,
             ),
             operation=f"delete K8s Job {namespace}/{name}",
             policy=policy,
@@ -70,6 +74,7 @@ def delete_k8s_jobs(
                 label_selector=label_selector,
                 body=_options(propagation, grace_period_s),
                 _preload_content=False,
+                _request_timeout=policy.request_timeout_s,
             )
         ),
         operation=f"delete K8s Jobs {namespace} {label_selector}",

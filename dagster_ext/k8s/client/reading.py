@@ -36,7 +36,9 @@ def read_k8s_job(
     batch = batch_api(api_client)
     return _read_or_none(
         f"read K8s Job {namespace}/{name}",
-        lambda: batch.read_namespaced_job(name, namespace, _preload_content=False),
+        lambda: batch.read_namespaced_job(
+            name, namespace, _preload_content=False, _request_timeout=policy.request_timeout_s
+        ),
         policy,
         sleep,
     )
@@ -54,7 +56,12 @@ def list_k8s_jobs(
     what = f"list K8s Jobs {namespace} {label_selector}"
     return _items(
         what,
-        lambda: batch.list_namespaced_job(namespace, label_selector=label_selector, _preload_content=False),
+        lambda: batch.list_namespaced_job(
+            namespace,
+            label_selector=label_selector,
+            _preload_content=False,
+            _request_timeout=policy.request_timeout_s,
+        ),
         policy,
         sleep,
     )
@@ -72,7 +79,12 @@ def list_pods(
     what = f"list pods {namespace} {label_selector}"
     return _items(
         what,
-        lambda: core.list_namespaced_pod(namespace, label_selector=label_selector, _preload_content=False),
+        lambda: core.list_namespaced_pod(
+            namespace,
+            label_selector=label_selector,
+            _preload_content=False,
+            _request_timeout=policy.request_timeout_s,
+        ),
         policy,
         sleep,
     )
@@ -83,7 +95,12 @@ def list_nodes(
 ) -> list[JsonDict]:
     """All nodes (cluster-scoped: needs a ClusterRole granting `list nodes`)."""
     core = core_api(api_client)
-    return _items("list nodes", lambda: core.list_node(_preload_content=False), policy, sleep)
+    return _items(
+        "list nodes",
+        lambda: core.list_node(_preload_content=False, _request_timeout=policy.request_timeout_s),
+        policy,
+        sleep,
+    )
 
 
 def _items(what: str, call: Any, policy: RetryPolicy, sleep: Sleep) -> list[JsonDict]:
@@ -106,7 +123,12 @@ def list_events(
     found = parse(
         _call(
             f"list events of {involved_kind} {namespace}/{involved_name}",
-            lambda: core.list_namespaced_event(namespace, field_selector=selector, _preload_content=False),
+            lambda: core.list_namespaced_event(
+                namespace,
+                field_selector=selector,
+                _preload_content=False,
+                _request_timeout=policy.request_timeout_s,
+            ),
             policy,
             sleep,
         )
@@ -132,7 +154,12 @@ def read_pod_log_tail(
         response = _call(
             f"read log of {namespace}/{pod}/{container}",
             lambda: core.read_namespaced_pod_log(
-                pod, namespace, container=container, tail_lines=tail_lines, _preload_content=False
+                pod,
+                namespace,
+                container=container,
+                tail_lines=tail_lines,
+                _preload_content=False,
+                _request_timeout=policy.request_timeout_s,
             ),
             policy,
             sleep,
@@ -153,7 +180,9 @@ def read_pod(
     core = core_api(api_client)
     return _read_or_none(
         f"read pod {namespace}/{name}",
-        lambda: core.read_namespaced_pod(name, namespace, _preload_content=False),
+        lambda: core.read_namespaced_pod(
+            name, namespace, _preload_content=False, _request_timeout=policy.request_timeout_s
+        ),
         policy,
         sleep,
     )

@@ -31,6 +31,9 @@ class RetryPolicy:
 
     backoff_s: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
     max_retry_after_s: float = 30.0
+    # (connect, read) seconds for one unary request (not watches or log streams): an answer lost on
+    # the wire (a blackholed connection) ends in a timeout that is retried, instead of a hang.
+    request_timeout_s: tuple[float, float] = (10.0, 60.0)
     retry_server_errors: bool = True
     retry_transport_errors: bool = True
     retryable: tuple[type[K8sApiError], ...] = field(
@@ -88,7 +91,15 @@ def call_with_retries(
             if attempt.number > len(policy.backoff_s) or not policy.should_retry(err):
                 raise err from raw
             pause = policy.pause_s(attempt.number, err)
-            log.debug("%s failed (%s); retry %d in %.2fs", operation, err, attempt.number, pause)
+            log.debug(
+                "%s failed (%s); retry %d in %.2fs",
+                operation,
+                err,
+                attempt.number,
+                pause,
+                # structured, for tests and log pipelines: what the server asked for and what we did
+                extra={"k8s_status": err.status, "retry_after_s": err.retry_after_s, "pause_s": pause},
+            )
             attempt.earlier_may_have_applied |= is_transport_error(raw) or isinstance(
                 err, K8sUnavailable | K8sServerError
             )

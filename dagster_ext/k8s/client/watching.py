@@ -13,6 +13,7 @@ reports whatever exists as ADDED, one request instead of two. Later gaps still l
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import socket
 import threading
@@ -21,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dagster_ext.k8s.client._raw import JsonDict, batch_api, core_api, parse
-from dagster_ext.k8s.client.errors import K8sGone, translate
+from dagster_ext.k8s.client.errors import K8sApiError, K8sGone, translate
 from dagster_ext.k8s.client.retrying import RetryPolicy
 
 Resource = Literal["jobs", "pods", "events"]
 EventType = Literal["SYNC", "ADDED", "MODIFIED", "DELETED"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class ResourceWatch:
         self._stopped = threading.Event()
         self._sleep = sleep or self._interruptible_sleep
         self._response: Any = None
+        self.reconnects = 0
+        """Watch or list requests that failed and were retried (for logs and tests)."""
         self.description = f"{resource} in {namespace} {label_selector or ''} {field_selector or ''}".strip()
 
     def _interruptible_sleep(self, seconds: float) -> None:
@@ -121,7 +125,14 @@ class ResourceWatch:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def _list_snapshot(self) -> tuple[str, WatchEvent]:
-        listing = parse(self._list(self._namespace, _preload_content=False, **self._selectors))
+        listing = parse(
+            self._list(
+                self._namespace,
+                _preload_content=False,
+                _request_timeout=self._settings.policy.request_timeout_s,
+                **self._selectors,
+            )
+        )
         version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
         return version, WatchEvent("SYNC", objects=tuple(listing.get("items") or ()))
 
@@ -190,9 +201,26 @@ class ResourceWatch:
                     version, must_list = None, True  # too old: list again
                     continue
                 failures += 1
+                self.reconnects += 1
                 if not self._settings.policy.should_retry(err) and (
                     failures >= self._settings.fatal_after_attempts
                 ):
                     raise err from raw
-                backoff = self._settings.reconnect_backoff_s
-                self._sleep(backoff[min(failures, len(backoff)) - 1])
+                pause = self._reconnect_pause_s(failures, err)
+                log.debug(
+                    "watch %s failed (%s); reconnect in %.2fs",
+                    self.description,
+                    err,
+                    pause,
+                    extra={"k8s_status": err.status, "retry_after_s": err.retry_after_s, "pause_s": pause},
+                )
+                self._sleep(pause)
+
+    def _reconnect_pause_s(self, failures: int, err: K8sApiError) -> float:
+        """The reconnect backoff, or the server's Retry-After when longer (a 429 from API priority
+        and fairness): reconnecting sooner would only be rejected again and deepen the throttling."""
+        backoff = self._settings.reconnect_backoff_s
+        pause = backoff[min(failures, len(backoff)) - 1]
+        if err.retry_after_s is not None:
+            pause = max(pause, min(err.retry_after_s, self._settings.policy.max_retry_after_s))
+        return pause

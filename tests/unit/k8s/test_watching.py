@@ -196,3 +196,26 @@ def test_server_timeouts_are_spread_between_one_and_two_times_the_setting(
     assert base >= 300  # as client-go: few reconnects per run
     assert all(base <= t <= 2 * base for t in timeouts) and len(set(timeouts)) > 1
     assert WatchSettings().inactivity_timeout_s > 2 * base  # never cuts a healthy quiet watch
+
+
+def test_throttled_reconnect_waits_at_least_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 429 from API priority and fairness names how long to wait; reconnecting sooner is rejected
+    again. The backoff applies when it is longer; the pause is capped by the retry policy."""
+    throttled = ApiException(status=429, reason="Too Many Requests")
+    throttled.headers = {"Retry-After": "3"}
+    long_ask = ApiException(status=429, reason="Too Many Requests")
+    long_ask.headers = {"Retry-After": "600"}
+    api = FakeApi(
+        [
+            throttled,
+            urllib3.exceptions.ProtocolError("reset"),
+            long_ask,
+            lines({"type": "ADDED", "object": obj("a", "1")}),
+        ]
+    )
+    monkeypatch.setattr(watching, "_list_function", lambda _client, _resource: api)
+    pauses: list[float] = []
+    watch = ResourceWatch(None, resource="pods", namespace="ns", sleep=pauses.append, initial_list=False)
+    assert [e.type for e in take(watch, 1)] == ["ADDED"]
+    settings = WatchSettings()
+    assert pauses == [3.0, settings.reconnect_backoff_s[1], settings.policy.max_retry_after_s]
