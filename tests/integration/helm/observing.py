@@ -39,7 +39,20 @@ def pod_states(core_v1: Any, namespace: str) -> dict[str, list[str]]:
     for pod in core_v1.list_namespaced_pod(namespace).items:
         statuses = (pod.status.init_container_statuses or []) + (pod.status.container_statuses or [])
         states[pod.metadata.name] = [f"{c.name}:{_state(c.state)}" for c in statuses]
+        for c in pod.status.container_statuses or []:
+            if c.restart_count:  # why it keeps crashing: the end of its previous run's log
+                states[pod.metadata.name].append(_previous_log(core_v1, namespace, pod.metadata.name, c.name))
     return states
+
+
+def _previous_log(core_v1: Any, namespace: str, pod: str, container: str) -> str:
+    try:
+        response = core_v1.read_namespaced_pod_log(
+            pod, namespace, container=container, previous=True, tail_lines=15, _preload_content=False
+        )
+        return str(response.data.decode("utf-8", errors="replace"))
+    except Exception as err:  # only decorates a failure message
+        return f"(no log: {type(err).__name__})"
 
 
 def _state(state: Any) -> str:

@@ -41,6 +41,7 @@ from .observing import (
     wait_for_run,
 )
 from .release import (
+    BROKER_ENV,
     LOCATION,
     SERVICE_ACCOUNT,
     Backends,
@@ -66,6 +67,10 @@ class Shape:
 SHAPES = {
     "k8s-launcher": Shape("process_numbers", 0, 3),
     "k8s-step-executor": Shape("process_numbers_k8s", 6, 3),
+    # The broker as docs/deploy.md tells users to configure it: from the Secret-backed variable.
+    "celery": Shape(
+        "process_numbers_celery", 0, 4, {"execution": {"config": {"broker": {"env": BROKER_ENV}}}}
+    ),
 }
 
 
