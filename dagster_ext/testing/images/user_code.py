@@ -30,6 +30,10 @@ VENV = "/opt/dagster/venv"
 APP = "/opt/dagster/app"
 APP_DIRS = ("dagster_ext", "examples", "tests", "bench")
 DEV_ONLY = {"ruff", "mypy", "mypy-extensions", "import-linter", "grimp", "types-pyyaml", "dagster-ext-k8s"}
+IMAGE_ONLY = ("async-timeout==5.0.1",)
+"""Needed by the image's Python but not the host's: Debian bookworm's python3 is 3.11.2, and redis
+requires async-timeout below 3.11.3 (without it `import redis` fails, so kombu has no Redis
+transport and a Celery worker in a pod cannot start)."""
 BUILD_RECIPE = "3"
 """Bump when the way the dependency unit is built changes, so cached units are rebuilt."""
 
@@ -70,7 +74,9 @@ def requirements() -> list[str]:
         name = line.split("==")[0].strip().lower().replace("_", "-")
         if name not in DEV_ONLY:
             pins.append(line)
-    return sorted(pins, key=str.lower)
+    pinned = {pin.split("==")[0].lower() for pin in pins}
+    extra = [pin for pin in IMAGE_ONLY if pin.split("==")[0] not in pinned]
+    return sorted([*pins, *extra], key=str.lower)
 
 
 def dependency_key(pins: list[str]) -> str:

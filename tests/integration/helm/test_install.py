@@ -1,348 +1,219 @@
-"""End to end: `helm install` of the official Dagster chart with dagster-ext, on the real node.
+"""End to end: `helm install` of the shipped charts for each shape, on the real node.
 
-The chart runs unchanged: webserver, daemon and code location from the user-code image, our launcher
-as its CustomRunLauncher, PostgreSQL outside the chart (this machine's test server, given a Service
-name in the release's namespace). The seed's job is submitted through the instance from inside the
-daemon's pod (`dagster job launch` with the chart's workspace), so the daemon's queued run
-coordinator dequeues it and our launcher starts the `dagster-run-…` K8s Job. The result, 55, is read
-from the run's outputs, which the run pod writes to a host directory it mounts.
+The dagster-ext chart (ServiceAccount, least-privilege Role, Celery workers) is installed first,
+then the official chart with `helm-values/<shape>.yaml`, and only test-machine overrides on top
+(`release.py`): webserver, daemon and code location from the user-code image, PostgreSQL (and
+Redis) on this machine behind Service names. The seed's job is submitted through the instance
+from inside the daemon's pod (`dagster job launch` with the chart's workspace), so the daemon's
+queued run coordinator dequeues it and our launcher starts the `dagster-run-…` K8s Job. The
+result, 55, is read from the run's outputs, which the run's pods write to a host directory.
+Every pod runs as the shipped ServiceAccount, which may not read Secrets or touch another namespace.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import pickle
-import shutil
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from dagster_ext.testing.helm_chart import OfflineChart
 from dagster_ext.testing.host_services import expose_host_port
-from dagster_ext.testing.images.catalog import CHART_INIT_IMAGE, USER_CODE_IMAGE
 from dagster_ext.testing.pytest_plugin import K8sCluster
 from dagster_ext.testing.services import PostgresServer
 from dagster_ext.testing.waiting import wait_for_named
 
+from .observing import (
+    can_i,
+    complete,
+    daemon_pod,
+    exec_in_pod,
+    host_instance,
+    pod_states,
+    run_failure_messages,
+    wait_for_deployments,
+    wait_for_run,
+)
+from .release import (
+    BROKER_ENV,
+    LOCATION,
+    SERVICE_ACCOUNT,
+    Backends,
+    create_broker_secret,
+    create_database,
+    installed_releases,
+)
+
 pytestmark = [pytest.mark.slow]
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-CHART_ENV = "DAGSTER_HELM_CHART"
-SHARED_CHART = REPO_ROOT.parent / "shared" / "charts" / "dagster"
-SCHEMA_HOST = "https://kubernetesjsonschema.dev/v1.18.0/_definitions.json"
-RELEASE = "orchestra"  # not `dagster`: nothing may depend on the release name
-FULLNAME = f"{RELEASE}-dagster"
-LOCATION = "user-code"
-ARTIFACTS = "/opt/dagster/artifacts"
-READY_TIMEOUT_S = 300
-RUN_TIMEOUT_S = 420
 WEBSERVER_IN_IMAGE = importlib.util.find_spec("dagster_webserver") is not None
-"""The user-code image holds this environment's packages; without dagster-webserver the chart's
-webserver cannot start, so it is scaled to zero (the run path does not need it)."""
+OTHER_NAMESPACE = "default"
 
 
-def _image(reference: str) -> dict[str, str]:
-    repository, _, tag = reference.rpartition(":")
-    return {"repository": f"docker.io/{repository}", "tag": tag, "pullPolicy": "IfNotPresent"}
+@dataclass(frozen=True)
+class Shape:
+    job: str
+    step_k8s_jobs: int  # K8s Jobs per step (6 ops)
+    deployments: int  # the official chart's three, plus our workers
+    run_config: dict[str, Any] = field(default_factory=dict)
 
 
-def _chart_dir() -> Path:
-    given = os.environ.get(CHART_ENV)
-    chart = Path(given) if given else SHARED_CHART
-    if not (chart / "Chart.yaml").is_file():
-        where = f"${CHART_ENV}={given}" if given else str(SHARED_CHART)
-        pytest.skip(f"the official Dagster chart is not at {where}: set ${CHART_ENV} to install it")
-    return chart
+SHAPES = {
+    "k8s-launcher": Shape("process_numbers", 0, 3),
+    "k8s-step-executor": Shape("process_numbers_k8s", 6, 3),
+    # The broker as docs/deploy.md tells users to configure it: from the Secret-backed variable.
+    "celery": Shape(
+        "process_numbers_celery", 0, 4, {"execution": {"config": {"broker": {"env": BROKER_ENV}}}}
+    ),
+}
 
 
-def _offline_copy(chart: Path, workdir: Path) -> Path:
-    """The chart with its Kubernetes object schemas (web references) replaced by empty ones: helm
-    installs it without network; the values are validated against them by the rendering tests."""
-    copy = workdir / "dagster"
-    shutil.copytree(chart, copy)
-    for schema in copy.rglob("values.schema.json"):
-        schema.chmod(0o644)
-        schema.write_text(json.dumps(_drop_web_refs(json.loads(schema.read_text()))))
-    return copy
-
-
-def _drop_web_refs(node: Any) -> Any:
-    if isinstance(node, dict):
-        if str(node.get("$ref", "")).startswith(SCHEMA_HOST):
-            return {}
-        return {key: _drop_web_refs(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_drop_web_refs(item) for item in node]
-    return node
-
-
-def _values(*, namespace: str, pg_host: str, db_name: str, password: str, artifacts: Path) -> dict[str, Any]:
-    """The K8s-launcher shape (multiprocess executor in the run pod), pointed at this test's cluster."""
-    image = _image(USER_CODE_IMAGE)
-    launcher = {
-        "load_incluster_config": True,
-        "job_namespace": namespace,
-        "service_account_name": FULLNAME,
-        "image_pull_policy": "IfNotPresent",
-        "dagster_home": "/opt/dagster/dagster_home",
-        "instance_config_map": f"{FULLNAME}-instance",
-        "postgres_password_secret": "dagster-postgresql-secret",
-        "env_config_maps": [f"{FULLNAME}-pipeline-env"],
-        "volumes": [{"name": "artifacts", "hostPath": {"path": str(artifacts), "type": "Directory"}}],
-        "volume_mounts": [{"name": "artifacts", "mountPath": ARTIFACTS}],
-    }
-    return {
-        "dagsterWebserver": {"image": image, "replicaCount": 1 if WEBSERVER_IN_IMAGE else 0},
-        "dagsterDaemon": {
-            "image": image,
-            "runCoordinator": {"enabled": True, "type": "QueuedRunCoordinator"},
-            "runMonitoring": {"enabled": True, "startTimeoutSeconds": 300, "pollIntervalSeconds": 30},
-        },
-        "runLauncher": {
-            "type": "CustomRunLauncher",
-            "config": {
-                "customRunLauncher": {
-                    "module": "dagster_ext.k8s",
-                    "class": "K8sRunLauncher",
-                    "config": launcher,
-                }
-            },
-        },
-        "postgresql": {
-            "enabled": False,
-            "image": _image(CHART_INIT_IMAGE),
-            "postgresqlHost": pg_host,
-            "postgresqlUsername": "postgres",
-            "postgresqlPassword": password,
-            "postgresqlDatabase": db_name,
-            "service": {"port": 5432},
-        },
-        "busybox": {"image": _image(CHART_INIT_IMAGE)},
-        "dagster-user-deployments": {
-            "enabled": True,
-            "enableSubchart": True,
-            "deployments": [
-                {
-                    "name": LOCATION,
-                    "image": image,
-                    "dagsterApiGrpcArgs": ["-m", "examples.definitions"],
-                    "port": 3030,
-                }
-            ],
-        },
-        "pipelineRun": {"image": image},
-        "additionalInstanceConfig": {
-            "local_artifact_storage": {
-                "module": "dagster._core.storage.root",
-                "class": "LocalArtifactStorage",
-                "config": {"base_dir": ARTIFACTS},
-            }
-        },
-        "flower": {"enabled": False},
-    }
-
-
-def _helm(*args: str, kubeconfig: Path, timeout_s: float = 180) -> str:
-    from dagster_ext.testing.cluster.helm import ensure_helm
-
-    argv = [str(ensure_helm()), "--kubeconfig", str(kubeconfig), *args]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
-    assert result.returncode == 0, f"helm {args[0]} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-def _create_database(postgres: PostgresServer) -> str:
-    import psycopg2
-
-    name = f"e2e_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(postgres.url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    return name
+@dataclass(frozen=True)
+class Installed:
+    shape: str
+    namespace: str
+    backends: Backends
 
 
 @pytest.fixture
 def installed(
-    k8s_cluster: K8sCluster, k8s_namespace: str, postgres: PostgresServer, tmp_path: Path
-) -> Iterator[dict[str, Any]]:
-    """The chart installed in the test's namespace; uninstalled afterwards."""
-    chart = _offline_copy(_chart_dir(), tmp_path)
-    db_name = _create_database(postgres)
-    pg_host = expose_host_port(
-        k8s_cluster.core_v1, k8s_namespace, "postgresql", port=postgres.port, service_port=5432
-    )
+    request: pytest.FixtureRequest,
+    *,
+    helm: Path,
+    dagster_chart: OfflineChart,
+    k8s_cluster: K8sCluster,
+    k8s_namespace: str,
+    postgres: PostgresServer,
+    tmp_path: Path,
+) -> Iterator[Installed]:
+    """Both charts installed in the test's namespace for the shape `request.param`."""
+    shape = str(request.param)
+    core_v1 = k8s_cluster.core_v1
+    pg_host = expose_host_port(core_v1, k8s_namespace, "postgresql", port=postgres.port, service_port=5432)
+    broker_url = None
+    if shape == "celery":
+        redis = request.getfixturevalue("redis")
+        redis_host = expose_host_port(core_v1, k8s_namespace, "redis", port=redis.port, service_port=6379)
+        broker_url = f"redis://{redis_host}:6379/0"
+        create_broker_secret(core_v1, k8s_namespace, broker_url)
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
     artifacts.chmod(0o777)
-    values = _values(
+    backends = Backends(pg_host, create_database(postgres), postgres.password, artifacts, broker_url)
+    with installed_releases(
+        helm,
+        dagster_chart.path,
+        shape=shape,
         namespace=k8s_namespace,
-        pg_host=pg_host,
-        db_name=db_name,
-        password=postgres.password,
-        artifacts=artifacts,
-    )
-    values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-    kubeconfig = k8s_cluster.kubeconfig_path
-    _helm("install", RELEASE, str(chart), "-n", k8s_namespace, "-f", str(values_file), kubeconfig=kubeconfig)
-    try:
-        yield {"namespace": k8s_namespace, "db_name": db_name, "artifacts": artifacts}
-    finally:
-        _helm("uninstall", RELEASE, "-n", k8s_namespace, "--wait", kubeconfig=kubeconfig)
+        backends=backends,
+        kubeconfig=k8s_cluster.kubeconfig_path,
+        workdir=tmp_path,
+        webserver=WEBSERVER_IN_IMAGE,
+    ):
+        yield Installed(shape, k8s_namespace, backends)
 
 
-def _wait_for_deployments(apps_v1: Any, core_v1: Any, namespace: str, *, expected: int) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    status: dict[str, str] = {}
-    while time.monotonic() < deadline:
-        items = apps_v1.list_namespaced_deployment(namespace).items
-        status = {d.metadata.name: f"{d.status.ready_replicas or 0}/{d.spec.replicas}" for d in items}
-        if len(items) == expected and all((d.status.ready_replicas or 0) >= d.spec.replicas for d in items):
-            return
-        time.sleep(2)
-    raise AssertionError(
-        f"Deployments not ready after {READY_TIMEOUT_S}s: {status}; pods: {_pod_states(core_v1, namespace)}"
-    )
-
-
-def _pod_states(core_v1: Any, namespace: str) -> dict[str, list[str]]:
-    """Each pod's containers (init ones first) as `name:state`, for a failure message."""
-    states: dict[str, list[str]] = {}
-    for pod in core_v1.list_namespaced_pod(namespace).items:
-        statuses = (pod.status.init_container_statuses or []) + (pod.status.container_statuses or [])
-        states[pod.metadata.name] = [f"{c.name}:{_state(c.state)}" for c in statuses]
-    return states
-
-
-def _state(state: Any) -> str:
-    if state.waiting:
-        return str(state.waiting.reason)
-    if state.terminated:
-        return f"{state.terminated.reason}({state.terminated.exit_code})"
-    return "running"
-
-
-def _exec(core_v1: Any, namespace: str, pod: str, command: list[str]) -> str:
-    from kubernetes.stream import stream
-
-    return str(
-        stream(
-            core_v1.connect_get_namespaced_pod_exec,
-            pod,
-            namespace,
-            command=command,
-            stderr=True,
-            stdin=False,
-            stdout=True,
-            tty=False,
-        )
-    )
-
-
-def _daemon_pod(core_v1: Any, namespace: str) -> str:
-    pods = core_v1.list_namespaced_pod(namespace, label_selector="component=dagster-daemon").items
-    running = [p.metadata.name for p in pods if p.status.phase == "Running"]
-    assert running, [p.metadata.name for p in pods]
-    return str(running[0])
-
-
-def _host_instance(postgres: PostgresServer, db_name: str, home: Path) -> Any:
-    """An instance on this machine reading the release's storage (runs and their events)."""
-    from dagster import DagsterInstance
-
-    storage = {
-        "postgres": {
-            "postgres_db": {
-                "username": postgres.user,
-                "password": postgres.password,
-                "hostname": "127.0.0.1",
-                "db_name": db_name,
-                "port": postgres.port,
-            }
-        }
-    }
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(yaml.safe_dump({"storage": storage}))
-    return DagsterInstance.from_config(str(home))
-
-
-def _wait_for_run(instance: Any, run_id: str) -> str:
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    status = "NOT_FOUND"
-    while time.monotonic() < deadline:
-        run = instance.get_run_by_id(run_id)
-        status = run.status.value if run is not None else "NOT_FOUND"
-        if status in ("SUCCESS", "FAILURE", "CANCELED"):
-            return status
-        time.sleep(2)
-    return status
-
-
-def _complete(k8s_job: Any) -> bool:
-    return any(c.type == "Complete" and c.status == "True" for c in k8s_job.status.conditions or ())
-
-
-def _run_failure_messages(instance: Any, run_id: str) -> list[str]:
-    return [
-        str(r.message)[:500] for r in instance.all_logs(run_id) if r.level >= 40 or r.dagster_event is None
-    ][-10:]
-
-
-SHAPES = {
-    # shape: (job, K8s Jobs per step)
-    "k8s-launcher": ("process_numbers", 0),
-    "k8s-step-executor": ("process_numbers_k8s", 6),
-}
-
-
-@pytest.mark.parametrize("shape", list(SHAPES))
-def test_a_shape_runs_process_numbers_to_55_through_the_daemon(
-    shape: str, k8s_cluster: K8sCluster, installed: dict[str, Any], postgres: PostgresServer, tmp_path: Path
-) -> None:
-    from dagster import DagsterEventType
+def _launch(k8s_cluster: K8sCluster, namespace: str, shape: Shape, run_id: str) -> str:
     from kubernetes import client
 
-    job, step_jobs = SHAPES[shape]
-    namespace = installed["namespace"]
-    apps_v1 = client.AppsV1Api(k8s_cluster.api_client())
     exec_core_v1 = client.CoreV1Api(k8s_cluster.api_client())  # `stream` patches its client
-    _wait_for_deployments(apps_v1, k8s_cluster.core_v1, namespace, expected=3)
-
-    run_id = str(uuid.uuid4())
     launch = ["dagster", "job", "launch", "-w", "/dagster-workspace/workspace.yaml", "-l", LOCATION]
-    launch += ["-j", job, "--run-id", run_id]
-    output = _exec(exec_core_v1, namespace, _daemon_pod(k8s_cluster.core_v1, namespace), launch)
+    launch += ["-j", shape.job, "--run-id", run_id]
+    if shape.run_config:
+        launch += ["--config-json", json.dumps(shape.run_config)]
+    return exec_in_pod(exec_core_v1, namespace, daemon_pod(k8s_cluster.core_v1, namespace), launch)
 
-    instance = _host_instance(postgres, installed["db_name"], tmp_path / "host-home")
-    status = _wait_for_run(instance, run_id)
-    assert status == "SUCCESS", (output, _run_failure_messages(instance, run_id))
-    events = [r.dagster_event.event_type for r in instance.all_logs(run_id) if r.dagster_event]
-    # queued by `dagster job launch`, started by the daemon (nothing else dequeues)
-    assert events[:2] == [DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING], events
 
+def _wait_for_k8s_jobs(k8s_cluster: K8sCluster, namespace: str, shape: Shape) -> None:
     jobs = k8s_cluster.batch_v1.list_namespaced_job(namespace).items
     run_jobs = [j for j in jobs if j.metadata.name.startswith("dagster-run-")]
     assert len(run_jobs) == 1, [j.metadata.name for j in jobs]
     steps = [j for j in jobs if j.metadata.name.startswith("dagster-step-")]
-    assert len(steps) == step_jobs, [j.metadata.name for j in jobs]
+    assert len(steps) == shape.step_k8s_jobs, [j.metadata.name for j in jobs]
     for k8s_job in run_jobs + steps:  # the run is SUCCESS before its pod's process has exited
         wait_for_named(
             k8s_cluster.batch_v1.list_namespaced_job,
             namespace,
             k8s_job.metadata.name,
-            _complete,
+            complete,
             timeout_s=120,
             what=f"K8s Job {k8s_job.metadata.name} to complete",
         )
 
-    result = installed["artifacts"] / "storage" / run_id / "sum_two_sums" / "result"
+
+def _assert_least_privilege(k8s_cluster: K8sCluster, namespace: str, shape: str) -> None:
+    """Every pod (chart, run, step, worker) runs as the shipped ServiceAccount, which can do its
+    job in its namespace and no more."""
+    from kubernetes import client
+
+    pods = k8s_cluster.core_v1.list_namespaced_pod(namespace).items
+    accounts = {p.metadata.name: p.spec.service_account_name for p in pods}
+    assert set(accounts.values()) == {SERVICE_ACCOUNT}, accounts
+    kinds = {"daemon": "dagster-daemon", "code location": LOCATION, "run": "dagster-run-"}
+    if shape == "celery":
+        kinds["worker"] = "-celery-default"
+    for kind, part in kinds.items():
+        assert any(part in name for name in accounts), (kind, sorted(accounts))
+
+    authorization_v1 = client.AuthorizationV1Api(k8s_cluster.api_client())
+
+    def allowed(verb: str, resource: str, where: str, group: str = "") -> bool:
+        return can_i(
+            authorization_v1,
+            service_account=SERVICE_ACCOUNT,
+            sa_namespace=namespace,
+            verb=verb,
+            resource=resource,
+            namespace=where,
+            group=group,
+        )
+
+    # It can do its job (so the denials below are the Role's, not a broken review) ...
+    assert allowed("create", "jobs", namespace, "batch")
+    assert allowed("watch", "pods", namespace)
+    # ... and nothing else: no Secrets, no pods of its own, nothing in another namespace.
+    denied = {
+        "get secrets": allowed("get", "secrets", namespace),
+        "list secrets": allowed("list", "secrets", namespace),
+        "create pods": allowed("create", "pods", namespace),
+        "create jobs elsewhere": allowed("create", "jobs", OTHER_NAMESPACE, "batch"),
+        "get secrets elsewhere": allowed("get", "secrets", OTHER_NAMESPACE),
+        "list pods elsewhere": allowed("list", "pods", OTHER_NAMESPACE),
+    }
+    assert not any(denied.values()), denied
+
+
+@pytest.mark.parametrize("installed", list(SHAPES), indirect=True)
+def test_a_shape_runs_process_numbers_to_55_through_the_daemon(
+    installed: Installed, k8s_cluster: K8sCluster, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    from dagster import DagsterEventType
+    from kubernetes import client
+
+    shape, namespace = SHAPES[installed.shape], installed.namespace
+    apps_v1 = client.AppsV1Api(k8s_cluster.api_client())
+    wait_for_deployments(apps_v1, k8s_cluster.core_v1, namespace, expected=shape.deployments)
+
+    run_id = str(uuid.uuid4())
+    output = _launch(k8s_cluster, namespace, shape, run_id)
+    instance = host_instance(postgres, installed.backends.db_name, tmp_path / "host-home")
+    status = wait_for_run(instance, run_id)
+    assert status == "SUCCESS", (
+        output,
+        run_failure_messages(instance, run_id),
+        pod_states(k8s_cluster.core_v1, namespace),
+    )
+    events = [r.dagster_event.event_type for r in instance.all_logs(run_id) if r.dagster_event]
+    # queued by `dagster job launch`, started by the daemon (nothing else dequeues)
+    assert events[:2] == [DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING], events
+    _wait_for_k8s_jobs(k8s_cluster, namespace, shape)
+
+    result = installed.backends.artifacts / "storage" / run_id / "sum_two_sums" / "result"
     assert pickle.loads(result.read_bytes()) == 55
+    _assert_least_privilege(k8s_cluster, namespace, installed.shape)

@@ -152,6 +152,32 @@ def test_one_deployment_per_worker_entry(render_ours: Render, tmp_path: Path, he
     assert container["resources"] == {"limits": {"memory": "8Gi"}}
 
 
+def test_the_code_location_resolves_the_broker_variable(render_dagster: Render) -> None:
+    """The code server resolves the jobs' `broker: {env: ...}` when a run is launched."""
+    objects = render_dagster("celery")
+    pod = find_object(objects, "Deployment", "-user-code")["spec"]["template"]["spec"]
+    secrets = [e["secretRef"]["name"] for e in pod["containers"][0]["envFrom"] if "secretRef" in e]
+    assert "dagster-ext-celery-broker" in secrets
+
+
+def test_the_workers_mount_extra_volumes(render_ours: Render, tmp_path: Path, helm: Path) -> None:
+    from dagster_ext.testing.helm_chart import helm_template
+
+    from .conftest import OUR_CHART
+
+    values = tmp_path / "volumes.yaml"
+    values.write_text(
+        "celery:\n  enabled: true\n"
+        "  volumes: [{name: outputs, persistentVolumeClaim: {claimName: dagster-outputs}}]\n"
+        "  volumeMounts: [{name: outputs, mountPath: /outputs}]\n"
+    )
+    objects = helm_template(helm, OUR_CHART, release="dx", namespace="data", values=[values])
+    pod = find_object(objects, "Deployment", "-celery-default")["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["dagster-instance", "executor-config", "outputs"]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert mounts[-1] == {"name": "outputs", "mountPath": "/outputs"}
+
+
 @pytest.mark.parametrize(
     ("key", "wrong"),
     [
