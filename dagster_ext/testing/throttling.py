@@ -10,10 +10,13 @@ a large share (and lends all of it, so the other levels lose nothing under load)
 level's nominal limit is then exactly 1, which `apf_throttle` checks in `/metrics` before it yields.
 The throttled level neither lends nor borrows, and rejects instead of queueing.
 
-`Throttle.set_seats(api_client, 0)` closes the level (every request rejected) until it is set
-back to 1, so a test can make sure that the client under test meets 429s at a moment it chooses.
-`SeatLoad` keeps that seat busy from a separate ServiceAccount (its own FlowSchema, same level), so
-the client under test meets 429s even when its own requests happen not to overlap.
+`Throttle.set_seats(api_client, 0)` closes the level until it is set back to 1, but a closed level
+still admits a request when none of its requests is executing (the API server's rule for a
+request wider than the limit): a client whose requests do not overlap is never rejected. So a
+second ServiceAccount (its own FlowSchema, same level) keeps the seat busy: `SeatHolder` without
+gaps while its one request lasts (a create that never finishes sending its body); `SeatLoad` part
+of the time (back-to-back short requests), so later requests meet 429s too and still get through
+after a few retries.
 Everything is API objects: leaving the block deletes them, and the API server is never restarted.
 """
 
@@ -124,8 +127,9 @@ class Throttle:
         )
 
     def set_seats(self, api_client: Any, seats: int, *, timeout_s: float = 30.0) -> None:
-        """0: every request of the throttled ServiceAccounts is rejected (the level's share is 0 and
-        it cannot borrow); 1: one at a time. Waits until the API server applies it."""
+        """0: a request of the throttled ServiceAccounts is rejected unless none is executing (the
+        level's share is 0 and it cannot borrow); 1: one at a time. Waits until the API server
+        applies it."""
         from kubernetes import client
 
         body = {"spec": {"limited": {"nominalConcurrencyShares": seats}}}
@@ -263,3 +267,63 @@ def _get_version(api_client: Any) -> int:
     status = getattr(response, "status", None)  # the raw response (`_preload_content=False`)
     response.release_conn()
     return int(status or 0)
+
+
+@dataclass
+class SeatHolder:
+    """Holds the throttled level's seat without a pause, until `stop()` or `max_s`: one create
+    request (a ConfigMap, as a throttled ServiceAccount) whose body is sent a byte at a time. The
+    API server keeps the seat while its handler reads the body, so every request that arrives
+    meanwhile is rejected; with no request executing the server would admit even at zero seats,
+    which is why short requests (`SeatLoad`) leave gaps that a client's few requests slip through.
+    Closing the connection ends the request: nothing is created. Not yet reliable: the API server
+    sometimes ends the request before `stop()` (the connection is closed under it), and the seat
+    is then free again."""
+
+    kubeconfig: Path
+    namespace: str
+    byte_every_s: float = 0.1
+    max_s: float = 50.0
+    """Below the API server's request timeout (60 s by default)."""
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> SeatHolder:
+        self._thread = threading.Thread(target=self._run, name="apf-seat-holder", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        import http.client
+        import ssl
+        from urllib.parse import urlparse
+
+        from kubernetes import config
+
+        api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        configuration = api_client.configuration
+        url = urlparse(configuration.host)
+        context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+        conn = http.client.HTTPSConnection(url.hostname or "", url.port or 443, context=context, timeout=30)
+        try:
+            conn.putrequest("POST", f"/api/v1/namespaces/{self.namespace}/configmaps")
+            conn.putheader("Authorization", configuration.get_api_key_with_prefix("BearerToken"))
+            conn.putheader("Content-Type", "application/json")
+            conn.putheader("Content-Length", "1000000")  # never all sent
+            conn.endheaders()
+            deadline = time.monotonic() + self.max_s
+            while not self._stop.wait(self.byte_every_s) and time.monotonic() < deadline:
+                conn.send(b" ")
+        except OSError:  # the API server dropped the request: the hold ends early
+            pass
+        finally:
+            conn.close()
+            api_client.close()
