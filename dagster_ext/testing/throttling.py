@@ -14,7 +14,7 @@ The throttled level neither lends nor borrows, and rejects instead of queueing.
 still admits a request when none of its requests is executing (the API server's rule for a
 request wider than the limit): a client whose requests do not overlap is never rejected. So a
 second ServiceAccount (its own FlowSchema, same level) keeps the seat busy: `SeatHolder` without
-gaps while its one request lasts (a create that never finishes sending its body); `SeatLoad` part
+gaps while its one request lasts (a request that never finishes sending its body); `SeatLoad` part
 of the time (back-to-back short requests), so later requests meet 429s too and still get through
 after a few retries.
 Everything is API objects: leaving the block deletes them, and the API server is never restarted.
@@ -271,17 +271,16 @@ def _get_version(api_client: Any) -> int:
 
 @dataclass
 class SeatHolder:
-    """Holds the throttled level's seat without a pause, until `stop()` or `max_s`: one create
-    request (a ConfigMap, as a throttled ServiceAccount) whose body is sent a byte at a time. The
-    API server keeps the seat while its handler reads the body, so every request that arrives
-    meanwhile is rejected; with no request executing the server would admit even at zero seats,
-    which is why short requests (`SeatLoad`) leave gaps that a client's few requests slip through.
-    Closing the connection ends the request: nothing is created. Not yet reliable: the API server
-    sometimes ends the request before `stop()` (the connection is closed under it), and the seat
-    is then free again."""
+    """Holds the throttled level's seat without a gap, until `stop()` or `max_s`: one
+    SelfSubjectAccessReview (any authenticated user may create one; nothing is stored) as a
+    throttled ServiceAccount, whose body is sent a byte at a time. The API server keeps the seat
+    while its handler reads the body, so every request that arrives meanwhile is rejected; with
+    no request executing the server would admit even at zero seats, which is why short requests
+    (`SeatLoad`) leave gaps that a client's few requests slip through. The request must be one the
+    ServiceAccount is allowed to make: authorization runs after APF admitted it, and a 403 would
+    free the seat at once. Closing the connection ends the request."""
 
     kubeconfig: Path
-    namespace: str
     byte_every_s: float = 0.1
     max_s: float = 50.0
     """Below the API server's request timeout (60 s by default)."""
@@ -314,7 +313,9 @@ class SeatHolder:
         context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
         conn = http.client.HTTPSConnection(url.hostname or "", url.port or 443, context=context, timeout=30)
         try:
-            conn.putrequest("POST", f"/api/v1/namespaces/{self.namespace}/configmaps")
+            # every authenticated user may create it (system:basic-user): authorization, which runs
+            # after APF admitted the request, must not answer 403 and free the seat
+            conn.putrequest("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
             conn.putheader("Authorization", configuration.get_api_key_with_prefix("BearerToken"))
             conn.putheader("Content-Type", "application/json")
             conn.putheader("Content-Length", "1000000")  # never all sent
