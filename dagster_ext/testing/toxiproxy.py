@@ -15,10 +15,7 @@ the proxy's loopback address verifies as usual (`kubeconfig_via`).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -32,8 +29,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from dagster_ext.testing._procs import free_port, stop_process_group, wait_for_port
-from dagster_ext.testing.cluster.binaries import build_lock, cache_root, go_binary, stderr_progress
-from dagster_ext.testing.cluster.errors import BinaryBuildError, ClusterError
+from dagster_ext.testing.cluster.errors import ClusterError
+from dagster_ext.testing.cluster.gotools import GoTool, ensure_go_tool
 
 TOXIPROXY_VERSION = "v2.12.0"
 TOXIPROXY_ENV = "DAGSTER_EXT_TOXIPROXY"
@@ -43,46 +40,15 @@ LOOPBACK = "127.0.0.1"
 
 def ensure_toxiproxy(version: str = TOXIPROXY_VERSION) -> Path:
     """A toxiproxy-server of `version`, built with `go install` when it is not cached."""
-    override = os.environ.get(TOXIPROXY_ENV)
-    if override:
-        if not os.access(override, os.X_OK):
-            raise BinaryBuildError(f"${TOXIPROXY_ENV}={override} is not an executable")
-        return Path(override)
-    root = cache_root() / f"toxiproxy-{version}"
-    binary = root / "toxiproxy-server"
-    if os.access(binary, os.X_OK):
-        return binary
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with build_lock(root.parent / f".toxiproxy-{version}.lock"):
-        if not os.access(binary, os.X_OK):  # another process may have built it while we waited
-            _build(version, root)
-    return binary
-
-
-def _build(version: str, target: Path) -> None:
-    work = Path(tempfile.mkdtemp(prefix=f".build-toxiproxy-{version}-", dir=target.parent))
-    try:
-        stderr_progress(f"building toxiproxy {version} from Go modules")
-        env = {**os.environ, "CGO_ENABLED": "0", "GOBIN": str(work / "bin"), "GOFLAGS": "-trimpath"}
-        module = f"github.com/Shopify/toxiproxy/v2/cmd/server@{version}"
-        result = subprocess.run(
-            [go_binary(), "install", "-ldflags", "-s -w", module],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
+    return ensure_go_tool(
+        GoTool(
+            name="toxiproxy",
+            package="github.com/Shopify/toxiproxy/v2/cmd/server",
+            version=version,
+            override_env=TOXIPROXY_ENV,
+            executable="toxiproxy-server",
         )
-        if result.returncode != 0:
-            tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
-            raise BinaryBuildError(
-                f"go install toxiproxy {version} failed (exit {result.returncode}):\n{tail}"
-            )
-        (work / "bin" / "server").rename(work / "bin" / "toxiproxy-server")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(work / "bin", target)  # atomic: readers see the binary or nothing
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    )
 
 
 class ToxiproxyError(ClusterError):

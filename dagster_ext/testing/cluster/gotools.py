@@ -28,6 +28,12 @@ class GoTool:
     override_env: str
     """Environment variable naming a prebuilt executable; skips the cache and the build."""
     ldflags: str = "-s -w"
+    executable: str = ""
+    """File name in the cache when it differs from `name` (toxiproxy's `cmd/server` → toxiproxy-server)."""
+
+    @property
+    def file_name(self) -> str:
+        return self.executable or self.name
 
 
 def ensure_go_tool(tool: GoTool) -> Path:
@@ -38,7 +44,7 @@ def ensure_go_tool(tool: GoTool) -> Path:
             raise BinaryBuildError(f"${tool.override_env}={override} is not an executable")
         return Path(override)
     root = cache_root() / f"{tool.name}-{tool.version}"
-    binary = root / tool.name
+    binary = root / tool.file_name
     if os.access(binary, os.X_OK):
         return binary
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +66,9 @@ def _build(tool: GoTool, target: Path) -> None:
             raise BinaryBuildError(
                 f"go install {tool.name} {tool.version} failed (exit {result.returncode}):\n{tail}"
             )
+        built = work / "bin" / tool.package.rsplit("/", 1)[-1]
+        if built.name != tool.file_name:
+            built.rename(work / "bin" / tool.file_name)
         if target.exists():
             shutil.rmtree(target)
         os.replace(work / "bin", target)  # atomic: readers see the binary or nothing

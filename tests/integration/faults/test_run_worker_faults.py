@@ -76,18 +76,28 @@ def _step_starts(deployment: Any, run_id: str) -> Counter[str]:
     )
 
 
+def _kill_the_run_worker_mid_step(
+    dagster_deployment: Any, k8s_cluster: Any, namespace: str, *, max_resume_run_attempts: int
+) -> tuple[Any, str, Any, list[str]]:
+    """Launch `step_resumable`, SIGKILL its run worker while the second step runs, wait for the
+    run to end: (deployment, run id, run, event messages)."""
+    _local(k8s_cluster)  # kills a process on the node: needs the local cluster
+    deployment = dagster_deployment(
+        location=location(), daemon=True, monitoring={"max_resume_run_attempts": max_resume_run_attempts}
+    )
+    run_id = deployment.launch("step_resumable")
+    _wait_for_running_step(k8s_cluster, namespace, run_id, "resume_slow")
+    _kill_run_worker(run_id)
+    run = deployment.wait_for_run(run_id, timeout_s=HANG_GUARD_S)
+    return deployment, run_id, run, deployment.event_messages(run_id)
+
+
 def test_killed_run_worker_is_resumed_without_rerunning_finished_steps(
     dagster_deployment: Any, k8s_cluster: Any, k8s_namespace: str
 ) -> None:
-    _local(k8s_cluster)  # kills a process on the node: needs the local cluster
-    deployment = dagster_deployment(
-        location=location(), daemon=True, monitoring={"max_resume_run_attempts": 1}
+    deployment, run_id, run, messages = _kill_the_run_worker_mid_step(
+        dagster_deployment, k8s_cluster, k8s_namespace, max_resume_run_attempts=1
     )
-    run_id = deployment.launch("step_resumable")
-    _wait_for_running_step(k8s_cluster, k8s_namespace, run_id, "resume_slow")
-    _kill_run_worker(run_id)
-    run = deployment.wait_for_run(run_id, timeout_s=HANG_GUARD_S)
-    messages = deployment.event_messages(run_id)
     assert run.status.value == "SUCCESS", messages[-30:]
     assert any("Resuming run" in m for m in messages), "run monitoring did not resume the run"
     assert pickle.loads((deployment.home / "storage" / run_id / "resume_slow" / "result").read_bytes()) == 2
@@ -106,15 +116,9 @@ def test_killed_run_worker_is_resumed_without_rerunning_finished_steps(
 def test_killed_run_worker_without_resume_fails_the_run_naming_the_signal(
     dagster_deployment: Any, k8s_cluster: Any, k8s_namespace: str
 ) -> None:
-    _local(k8s_cluster)
-    deployment = dagster_deployment(
-        location=location(), daemon=True, monitoring={"max_resume_run_attempts": 0}
+    _, run_id, run, messages = _kill_the_run_worker_mid_step(
+        dagster_deployment, k8s_cluster, k8s_namespace, max_resume_run_attempts=0
     )
-    run_id = deployment.launch("step_resumable")
-    _wait_for_running_step(k8s_cluster, k8s_namespace, run_id, "resume_slow")
-    _kill_run_worker(run_id)
-    run = deployment.wait_for_run(run_id, timeout_s=HANG_GUARD_S)
-    messages = deployment.event_messages(run_id)
     assert run.status.value == "FAILURE", messages[-30:]
     failure = [m for m in messages if "Marking run" in m and "as failed" in m]
     assert failure and "SIGKILL" in failure[0] and "137" in failure[0], messages[-20:]

@@ -3,7 +3,11 @@ what it did: the run's events (where streamed log lines land) and the external K
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -114,3 +118,42 @@ def assert_created_k8s_job_deleted(k8s_cluster: Any, namespace: str, messages: l
         lambda: k8s_cluster.batch_v1.read_namespaced_job(name, namespace), timeout_s=60, what=name
     )
     assert external_k8s_jobs(k8s_cluster, namespace) == []
+
+
+def wait_for_running_pod(k8s_cluster: Any, namespace: str, *, timeout_s: float) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        running = [p for p in external_pods(k8s_cluster, namespace) if p.status.phase == "Running"]
+        if running:
+            return running[0]
+        assert time.monotonic() < deadline, "the external pod never ran"
+        time.sleep(0.2)
+
+
+def interrupt_and_assert_k8s_job_deleted(
+    k8s_cluster: Any, namespace: str, script: Path, tmp_path: Path
+) -> None:
+    """Run `script` (a Dagster run in a child process), SIGINT it once its external pod runs, and
+    check the run failed and the running K8s Job was deleted, as a user's Ctrl-C would."""
+    process = subprocess.Popen(
+        [sys.executable, str(script), namespace, str(k8s_cluster.kubeconfig_path), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_running_pod(k8s_cluster, namespace, timeout_s=120)
+        (k8s_job,) = external_k8s_jobs(k8s_cluster, namespace)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "RUN SUCCESS=False" in output, output[-3000:]
+    assert f"Deleted K8s Job {namespace}/{k8s_job.metadata.name}" in output, output[-3000:]
+    wait_until_gone(
+        lambda: k8s_cluster.batch_v1.read_namespaced_job(k8s_job.metadata.name, namespace),
+        timeout_s=60,
+        what=k8s_job.metadata.name,
+    )

@@ -8,9 +8,6 @@ as the Pipes session in the pod.
 
 # No `from __future__ import annotations`: Dagster checks the asset context annotation at runtime.
 
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +15,16 @@ import pytest
 from dagster import AssetExecutionContext, Definitions, asset, define_asset_job
 
 from dagster_ext.k8s import PipesK8sClient
-from dagster_ext.testing.waiting import wait_until_gone
 from tests.integration.k8s_job.harness import (
     assert_created_k8s_job_deleted,
     dagster_instance,
-    external_k8s_jobs,
+    interrupt_and_assert_k8s_job_deleted,
     log_messages,
     run_in_background,
     step_failure_text,
+    wait_for_running_pod,
 )
 from tests.integration.k8s_job.pipes_assets import pipes_definitions
-from tests.integration.k8s_job.test_interrupt_and_timeout import wait_for_running_pod
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 GRACE = {"image_pull": 0, "unschedulable": 2, "container_config": 2}
@@ -173,25 +169,4 @@ def test_interrupting_the_step_deletes_the_running_pipes_k8s_job(
     k8s_cluster: Any, k8s_namespace: str, tmp_path: Path
 ) -> None:
     script = Path(__file__).with_name("interrupted_pipes_run.py")
-    process = subprocess.Popen(
-        [sys.executable, str(script), k8s_namespace, str(k8s_cluster.kubeconfig_path), str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for_running_pod(k8s_cluster, k8s_namespace, timeout_s=120)
-        (k8s_job,) = external_k8s_jobs(k8s_cluster, k8s_namespace)
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert "RUN SUCCESS=False" in output, output[-3000:]
-    assert f"Deleted K8s Job {k8s_namespace}/{k8s_job.metadata.name}" in output, output[-3000:]
-    wait_until_gone(
-        lambda: k8s_cluster.batch_v1.read_namespaced_job(k8s_job.metadata.name, k8s_namespace),
-        timeout_s=60,
-        what=k8s_job.metadata.name,
-    )
+    interrupt_and_assert_k8s_job_deleted(k8s_cluster, k8s_namespace, script, tmp_path)
