@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -38,11 +38,13 @@ from tests.integration.faults.test_run_worker_faults import _kill_run_worker  # 
 from tests.integration.step_executor.test_step_executor import location  # noqa: E402
 from tests.integration.step_jobs import step_pods  # noqa: E402
 
+T = TypeVar("T")
 RESULTS = ROOT / "bench" / "results" / "soak.json"
 EXECUTORS = {"multiprocess": "process_numbers", "k8s": "process_numbers_k8s"}
 FAULTS = ("apiserver", "kubelet", "containerd", "postgres", "step_pod_delete", "run_worker_kill")
 FAULT_SHARE = 0.35  # share of runs that get a fault aimed at them
 RUN_TIMEOUT_S = 600.0
+RETRY_S = 90.0
 SETTLE_S = 10.0  # after a run ends: its pods exit, the Job controller marks its Jobs
 
 
@@ -91,7 +93,7 @@ class Soak:
         return getattr(client, kind)(self.api_client)
 
     def _total(self) -> float:
-        return float(sum(scrape(self.api_client).all_requests.values()))
+        return float(sum(_retrying(lambda: scrape(self.api_client)).all_requests.values()))
 
     def count_requests(self) -> None:
         """Add apiserver_request_total's growth since the last scrape (it restarts at 0 with the server)."""
@@ -105,6 +107,18 @@ class Soak:
             self.last_total = self._total()
 
 
+def _retrying(action: Callable[[], T]) -> T:
+    """The bench's own reads retried for a while: a fault of another run may be under way."""
+    deadline = time.monotonic() + RETRY_S
+    while True:
+        try:
+            return action()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2.0)
+
+
 def _terminal_reason(deployment: DagsterDeployment, run_id: str) -> tuple[Counter[str], str, int]:
     """STEP_START count per step, a failure reason name, and the number of steps."""
     instance = deployment.instance()
@@ -113,24 +127,28 @@ def _terminal_reason(deployment: DagsterDeployment, run_id: str) -> tuple[Counte
     finally:
         instance.dispose()
     starts: Counter[str] = Counter()
-    reason = ""
+    texts: list[str] = []
     for r in records:
         event = r.dagster_event
-        if event is None:
-            continue
-        if event.event_type_value == "STEP_START":
+        if event is not None and event.event_type_value == "STEP_START":
             starts[event.step_key or ""] += 1
-        if event.event_type_value in ("STEP_FAILURE", "RUN_FAILURE") and not reason:
-            reason = _reason_name(r.message or "")
+        texts.append(r.message or "")
+        if event is not None and event.event_type_value == "STEP_FAILURE":
+            error = getattr(event.event_specific_data, "error", None)
+            texts.append(str(getattr(error, "message", "")))
+    reason = _reason_name(texts)
     return starts, reason, len(starts)
 
 
-def _reason_name(message: str) -> str:
-    """The first word-like token naming a failure (`PodDeleted`, `SIGKILL`, ...), or a short prefix."""
-    for token in ("PodDeleted", "SIGKILL", "OOMKilled", "BackoffLimitExceeded", "DeadlineExceeded"):
-        if token in message:
+REASONS = ("PodDeleted", "SIGKILL", "OOMKilled", "BackoffLimitExceeded", "DeadlineExceeded", "Evicted")
+
+
+def _reason_name(texts: list[str]) -> str:
+    """The reason name the run's events give (`PodDeleted`, `SIGKILL`, ...), else "unnamed"."""
+    for token in REASONS:
+        if any(token in text for text in texts):
             return token
-    return message.split(":", maxsplit=1)[0][:60] or "unknown"
+    return "unnamed"
 
 
 def _active_objects(soak: Soak, run_id: str) -> list[str]:
@@ -250,13 +268,13 @@ def _one_run(soak: Soak, record: RunRecord, delay_s: float) -> RunRecord:
     except Exception as err:
         record.status, record.reason = "LOST", type(err).__name__
     record.end = time.time()
-    starts, reason, record.steps = _terminal_reason(soak.deployment, record.run_id)
+    starts, reason, record.steps = _retrying(lambda: _terminal_reason(soak.deployment, record.run_id))
     record.steps_twice = sorted(k for k, n in starts.items() if n > 1)
-    record.steps_twice += _k8s_jobs_twice(soak, record.run_id)
+    record.steps_twice += _retrying(lambda: _k8s_jobs_twice(soak, record.run_id))
     if record.status != "SUCCESS" and not record.reason:
         record.reason = reason or record.status
     time.sleep(SETTLE_S)
-    record.orphans = _active_objects(soak, record.run_id)
+    record.orphans = _retrying(lambda: _active_objects(soak, record.run_id))
     soak.count_requests()
     return record
 
@@ -304,7 +322,7 @@ def run_soak(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
                         flush=True,
                     )
             soak.count_requests()
-            final_orphans = _active_objects(soak, "")
+            final_orphans = _retrying(lambda: _active_objects(soak, ""))
             return summarize(args, runs, soak, final_orphans, time.time() - began)
 
 
