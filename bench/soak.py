@@ -274,8 +274,11 @@ def _one_run(soak: Soak, record: RunRecord, delay_s: float) -> RunRecord:
     if record.status != "SUCCESS" and not record.reason:
         record.reason = reason or record.status
     time.sleep(SETTLE_S)
-    record.orphans = _retrying(lambda: _active_objects(soak, record.run_id))
-    soak.count_requests()
+    try:
+        record.orphans = _retrying(lambda: _active_objects(soak, record.run_id))
+        soak.count_requests()
+    except Exception as err:
+        record.orphans = [f"unknown: the API server did not answer ({type(err).__name__})"]
     return record
 
 
@@ -321,8 +324,11 @@ def run_soak(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
                         f"run {r.index} {r.executor} {r.run_id} {r.status} {r.reason} fault={r.fault}",
                         flush=True,
                     )
-            soak.count_requests()
-            final_orphans = _retrying(lambda: _active_objects(soak, ""))
+            try:
+                soak.count_requests()
+                final_orphans = _retrying(lambda: _active_objects(soak, ""))
+            except Exception as err:
+                final_orphans = [f"unknown: the API server did not answer ({type(err).__name__})"]
             return summarize(args, runs, soak, final_orphans, time.time() - began)
 
 
