@@ -324,11 +324,13 @@ def run_soak(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
                         f"run {r.index} {r.executor} {r.run_id} {r.status} {r.reason} fault={r.fault}",
                         flush=True,
                     )
-            try:
-                soak.count_requests()
-                final_orphans = _retrying(lambda: _active_objects(soak, ""))
-            except Exception as err:
-                final_orphans = [f"unknown: the API server did not answer ({type(err).__name__})"]
+                # Still inside the pool: a component a fault restarted was spawned by a pool thread
+                # and gets SIGKILL when that thread ends (setpriv --pdeathsig follows the thread).
+                try:
+                    soak.count_requests()
+                    final_orphans = _retrying(lambda: _active_objects(soak, ""))
+                except Exception as err:
+                    final_orphans = [f"unknown: the API server did not answer ({type(err).__name__})"]
             return summarize(args, runs, soak, final_orphans, time.time() - began)
 
 
