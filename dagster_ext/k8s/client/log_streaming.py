@@ -19,8 +19,11 @@ from dagster_ext.k8s.client._raw import core_api
 from dagster_ext.k8s.client.errors import translate
 from dagster_ext.k8s.client.retrying import DEFAULT_RETRY, RetryPolicy, call_with_retries
 
-# Connect timeout only: a quiet container may print nothing for hours, which is not a failure.
 CONNECT_TIMEOUT_S = 10.0
+# Read (inactivity) timeout of the follow request. A silently dropped connection (no data, no close)
+# would otherwise hang the stream until the pod ends; a quiet container is normal, so a timeout is
+# not a failure: the stream reopens from its last line's timestamp and drops the lines it has.
+READ_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,23 @@ def parse_log_line(raw: str) -> LogLine:
     if sep and head[:4].isdigit() and "T" in head:
         return LogLine(head, rest)
     return LogLine("", raw)
+
+
+def timestamp_key(timestamp: str) -> tuple[str, int]:
+    """Order RFC 3339 timestamps whose fractions Go trims (`.1Z` after `.09Z`)."""
+    head, _, rest = timestamp.partition(".")
+    digits = "".join(ch for ch in rest if ch.isdigit())
+    return (head.rstrip("Z"), int((digits + "0" * 9)[:9]) if digits else 0)
+
+
+def new_lines(lines: Iterator[LogLine], *, after: str | None) -> Iterator[LogLine]:
+    """`lines` without those at or before timestamp `after`: `sinceTime` is inclusive, so a
+    stream resumed from its last line's timestamp starts with lines it already passed on."""
+    key = timestamp_key(after) if after else None
+    for line in lines:
+        if key is not None and line.timestamp and timestamp_key(line.timestamp) <= key:
+            continue
+        yield line
 
 
 def split_lines(chunks: Iterator[bytes]) -> Iterator[str]:
@@ -68,6 +88,7 @@ class PodLogStream:
         since_time: str | None = None,
         policy: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], None] | None = None,
+        read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self._core = core_api(api_client)
         self._namespace = namespace
@@ -76,6 +97,10 @@ class PodLogStream:
         self._since_time = since_time
         self._policy = policy
         self._sleep = sleep
+        self._read_timeout_s = read_timeout_s
+        self._last_timestamp: str | None = None  # of the last line yielded, for a resume
+        self.resumes = 0
+        """Follow requests reopened after a read timeout (for logs and tests)."""
         self._response: Any = None
         self._closed = False
         self.description = f"log of {namespace}/{pod}/{container}"
@@ -99,8 +124,9 @@ class PodLogStream:
             ("follow", True),
             ("timestamps", True),
         ]
-        if self._since_time:
-            query.append(("sinceTime", self._since_time))
+        since_time = self._last_timestamp or self._since_time
+        if since_time:
+            query.append(("sinceTime", since_time))
         api_client = self._core.api_client
         return api_client.call_api(
             "/api/v1/namespaces/{namespace}/pods/{name}/log",
@@ -112,18 +138,37 @@ class PodLogStream:
             auth_settings=["BearerToken"],
             _return_http_data_only=True,
             _preload_content=False,
-            _request_timeout=(CONNECT_TIMEOUT_S, None),
+            _request_timeout=(CONNECT_TIMEOUT_S, self._read_timeout_s),
         )
 
     def __iter__(self) -> Iterator[LogLine]:
-        if self._closed:
-            return
-        response = self._response = self._open()
-        try:
-            for raw in split_lines(response.stream(amt=None, decode_content=False)):
+        import urllib3.exceptions
+
+        while not self._closed:
+            try:
+                yield from self._follow_once()
+                return
+            except urllib3.exceptions.ReadTimeoutError:
                 if self._closed:
                     return
-                yield parse_log_line(raw)
+                self.resumes += 1  # quiet or silently dropped: reopen from the last line
+
+    def _follow_once(self) -> Iterator[LogLine]:
+        """One follow request; raises `ReadTimeoutError` when nothing arrived for the read timeout."""
+        import urllib3.exceptions
+
+        response = self._response = self._open()
+        try:
+            raw_lines = split_lines(response.stream(amt=None, decode_content=False))
+            parsed = (parse_log_line(raw) for raw in raw_lines)
+            for line in new_lines(parsed, after=self._last_timestamp):
+                if self._closed:
+                    return
+                if line.timestamp:
+                    self._last_timestamp = line.timestamp
+                yield line
+        except urllib3.exceptions.ReadTimeoutError:
+            raise
         except Exception as err:
             if self._closed:  # our own close() woke the read: a normal end
                 return

@@ -35,9 +35,10 @@ class WatchSettings:
     # Server ends each watch after a random time in [server_timeout_s, 2 x server_timeout_s] (as
     # client-go does: spreads reconnects); we then re-watch from the last resourceVersion.
     server_timeout_s: int = 300
-    # Client read timeout: longer than the longest server timeout, so a silently dead connection
-    # is noticed without cutting healthy quiet watches.
-    inactivity_timeout_s: float = 630.0
+    # Client read timeout: how long a silently dead connection goes unnoticed. Every watch asks for
+    # bookmarks, which kube-apiserver sends about once a minute even when nothing changes, so a
+    # healthy quiet watch is never silent for 150 s; a cut one only reconnects from its version.
+    inactivity_timeout_s: float = 150.0
     # Pauses between reconnects after consecutive failures; the last value repeats forever.
     reconnect_backoff_s: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0)
     # Failures that are not transient (403, 404, 400) end the watch unless they stop repeating.

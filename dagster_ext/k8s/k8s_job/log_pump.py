@@ -21,7 +21,7 @@ from typing import Final
 from dagster_ext.errors import DagsterExtError
 from dagster_ext.k8s.client import K8sGateway, K8sNotFound
 from dagster_ext.k8s.client.errors import K8sBadRequest
-from dagster_ext.k8s.client.log_streaming import PodLogStream
+from dagster_ext.k8s.client.log_streaming import PodLogStream, timestamp_key
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,6 @@ RECONNECT_WAIT_S: Final = 30.0
 class PodLine:
     pod: str
     text: str
-
-
-def timestamp_key(timestamp: str) -> tuple[str, int]:
-    """Order RFC 3339 timestamps whose fractions Go trims (`.1Z` after `.09Z`)."""
-    head, _, rest = timestamp.partition(".")
-    digits = "".join(ch for ch in rest if ch.isdigit())
-    return (head.rstrip("Z"), int((digits + "0" * 9)[:9]) if digits else 0)
 
 
 class LogPump:
