@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
@@ -87,6 +88,10 @@ class LocalCluster:
         self._components: list[Component] = []
         self._commands: dict[str, tuple[list[str], dict[str, str] | None]] = {}
         """Component name -> (argv, env) it was started with, so a fault test can restart it."""
+        self._respawner: ThreadPoolExecutor | None = None
+        """The thread restarted components are started from. Components die with the thread that
+        started them (`PR_SET_PDEATHSIG` follows the parent thread, not the process), so a restart
+        asked for from a short-lived worker thread must not start the component on that thread."""
 
     # -- public surface -------------------------------------------------------------------------
 
@@ -171,6 +176,9 @@ class LocalCluster:
                 shutil.rmtree(layout.state_dir, ignore_errors=True)
         self._node_plan = None
         self._node_lock.release()
+        if self._respawner is not None:
+            self._respawner.shutdown(wait=True)
+            self._respawner = None
 
     def restart_component(self, name: str, *, down_s: float = 0.0, kill: bool = False) -> None:
         """Stop one running component, leave it down for `down_s`, and start it again with the same
@@ -186,7 +194,9 @@ class LocalCluster:
             time.sleep(down_s)
         args, env = self._commands[name]
         fds = self._node_lock.fds() if name == "containerd" else ()
-        component = self._start_process(name, args, env, fds)
+        if self._respawner is None:
+            self._respawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cluster-respawn")
+        component = self._respawner.submit(self._start_process, name, args, env, fds).result()
         self._components[index] = component
         assert self._users is not None
         probe = ApiProbe(self.layout.server_url, self.ca_cert_path, self._users.admin.token)

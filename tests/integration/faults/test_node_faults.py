@@ -4,6 +4,9 @@ else, which must be reported as deleted rather than as a crash of the user's cod
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,3 +52,23 @@ def test_step_pod_deleted_by_someone_else_is_reported_as_deleted(
     assert reported and all(m.startswith("Step pod deleted: PodDeleted") for m in reported), reported
     message, _ = _step_failure(deployment, run_id)
     assert "BackoffLimitExceeded:" not in message and "OOMKilled" not in message, message
+
+
+def test_a_component_restarted_from_a_worker_thread_outlives_that_thread(k8s_cluster: Any) -> None:
+    """Components die with the thread that started them (the parent-death signal follows the
+    thread): a restart asked for from a thread that then ends must leave the component running."""
+    local = _local(k8s_cluster)
+
+    def restart_then_end() -> None:
+        local.restart_component("kube-scheduler")
+        time.sleep(1.0)  # let the component set its parent-death signal before this thread ends
+
+    thread = threading.Thread(target=restart_then_end)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), "the restart did not finish"
+    (scheduler,) = [p for p in local.processes if p.name == "kube-scheduler"]
+    time.sleep(2.0)  # the parent-death signal is sent as the thread exits; give it time to land
+    assert Path(f"/proc/{scheduler.pid}").exists(), "kube-scheduler died with the restarting thread"
+    state = Path(f"/proc/{scheduler.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    assert state != "Z", "kube-scheduler died with the restarting thread"
