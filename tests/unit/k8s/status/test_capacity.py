@@ -100,9 +100,7 @@ def test_a_pod_that_fits_an_empty_node_waits_without_limit() -> None:
 def test_the_capacity_grace_bounds_the_wait_when_set() -> None:
     capacity = NodeCapacity.from_nodes([node("2")])
     settings = DiagnosisSettings(capacity_grace_s=600)
-    found = diagnose(
-        k8s_job=K8S_JOB, pods=[pending_pod("1")], now=NOW, settings=settings, capacity=capacity
-    )
+    found = diagnose(k8s_job=K8S_JOB, pods=[pending_pod("1")], now=NOW, settings=settings, capacity=capacity)
     assert (found.state, found.reason) == (K8sJobState.FAILED, FailureReason.WAITING_FOR_CAPACITY)
 
 
