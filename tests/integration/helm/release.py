@@ -45,6 +45,10 @@ class Backends:
     broker_url: str | None = None  # the Celery shape only
 
 
+WORKER_REPLICAS = 2
+"""Replicas of the Celery shape's worker Deployment (both share the artifacts volume)."""
+
+
 def image(reference: str) -> dict[str, str]:
     repository, _, tag = docker_reference(reference).rpartition(":")
     return {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
@@ -59,7 +63,7 @@ def _artifacts_volume(backends: Backends) -> dict[str, Any]:
     return {"name": "artifacts", "hostPath": {"path": str(backends.artifacts), "type": "Directory"}}
 
 
-def dagster_overrides(shape: str, backends: Backends, *, webserver: bool) -> dict[str, Any]:
+def dagster_overrides(shape: str, backends: Backends) -> dict[str, Any]:
     """Test-only values layered over `helm-values/<shape>.yaml` (helm merges maps, replaces lists)."""
     code = image(USER_CODE_IMAGE)
     # The list is replaced as a whole: keep the shipped entry and change only image and code.
@@ -70,9 +74,9 @@ def dagster_overrides(shape: str, backends: Backends, *, webserver: bool) -> dic
         "volume_mounts": [{"name": "artifacts", "mountPath": ARTIFACTS}],
     }
     return {
-        # The user-code image holds this environment's packages; without dagster-webserver the
-        # chart's webserver cannot start, so it is scaled to zero (the run path does not need it).
-        "dagsterWebserver": {"image": code, "replicaCount": 1 if webserver else 0},
+        # The user-code image holds this environment's packages, dagster-webserver among them
+        # (the test extra): the chart's webserver runs from it and must become Ready.
+        "dagsterWebserver": {"image": code, "replicaCount": 1},
         "dagsterDaemon": {"image": code},
         "runLauncher": {"config": {"customRunLauncher": {"config": launcher}}},
         "postgresql": {
@@ -108,8 +112,8 @@ def ours_overrides(shape: str, backends: Backends) -> dict[str, Any]:
             # Steps write their outputs where the test reads them.
             "volumes": [_artifacts_volume(backends)],
             "volumeMounts": [{"name": "artifacts", "mountPath": ARTIFACTS}],
-            # One warm worker with two slots: the machine has two cores.
-            "workers": [{"name": "default", "queues": ["dagster"], "slots": 2, "replicas": 1}],
+            # Two warm workers sharing the artifacts volume, one slot each: the machine has two cores.
+            "workers": [{"name": "default", "queues": ["dagster"], "slots": 1, "replicas": WORKER_REPLICAS}],
         }
     return values
 
@@ -150,13 +154,12 @@ def installed_releases(
     backends: Backends,
     kubeconfig: Path,
     workdir: Path,
-    webserver: bool,
 ) -> Iterator[None]:
     """`helm install` the dagster-ext chart, then the official one; uninstalled in reverse."""
     ours = workdir / "dagster-ext-test.yaml"
     ours.write_text(yaml.safe_dump(ours_overrides(shape, backends)))
     theirs = workdir / "dagster-test.yaml"
-    theirs.write_text(yaml.safe_dump(dagster_overrides(shape, backends, webserver=webserver)))
+    theirs.write_text(yaml.safe_dump(dagster_overrides(shape, backends)))
     ns = ["-n", namespace]
     helm_run(helm, "install", OUR_RELEASE, str(OUR_CHART), *ns, "-f", str(ours), kubeconfig=kubeconfig)
     try:

@@ -2,17 +2,18 @@
 
 The dagster-ext chart (ServiceAccount, least-privilege Role, Celery workers) is installed first,
 then the official chart with `helm-values/<shape>.yaml`, and only test-machine overrides on top
-(`release.py`): webserver, daemon and code location from the user-code image, PostgreSQL (and
-Redis) on this machine behind Service names. The seed's job is submitted through the instance
-from inside the daemon's pod (`dagster job launch` with the chart's workspace), so the daemon's
-queued run coordinator dequeues it and our launcher starts the `dagster-run-…` K8s Job. The
-result, 55, is read from the run's outputs, which the run's pods write to a host directory.
-Every pod runs as the shipped ServiceAccount, which may not read Secrets or touch another namespace.
+(`release.py`): webserver, daemon and code location from the user-code image, PostgreSQL (and Redis)
+on this machine behind Service names. Every Deployment (the webserver, which answers its readiness
+probe on `/server_info`, and two Celery worker replicas) must become Ready. The example job is
+submitted through the instance from inside the daemon's pod (`dagster job launch` with the chart's
+workspace), so the daemon's queued run coordinator dequeues it and our launcher starts the
+`dagster-run-…` K8s Job. The result, 55, is read from the run's outputs, which the run's pods write to a host
+directory. Every pod runs as the shipped ServiceAccount, which may not read Secrets or touch another
+namespace.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pickle
 import uuid
@@ -44,6 +45,7 @@ from .release import (
     BROKER_ENV,
     LOCATION,
     SERVICE_ACCOUNT,
+    WORKER_REPLICAS,
     Backends,
     create_broker_secret,
     create_database,
@@ -52,7 +54,6 @@ from .release import (
 
 pytestmark = [pytest.mark.slow]
 
-WEBSERVER_IN_IMAGE = importlib.util.find_spec("dagster_webserver") is not None
 OTHER_NAMESPACE = "default"
 
 
@@ -114,7 +115,6 @@ def installed(
         backends=backends,
         kubeconfig=k8s_cluster.kubeconfig_path,
         workdir=tmp_path,
-        webserver=WEBSERVER_IN_IMAGE,
     ):
         yield Installed(shape, k8s_namespace, backends)
 
@@ -145,6 +145,23 @@ def _wait_for_k8s_jobs(k8s_cluster: K8sCluster, namespace: str, shape: Shape) ->
             timeout_s=120,
             what=f"K8s Job {k8s_job.metadata.name} to complete",
         )
+
+
+def _assert_both_workers_registered(k8s_cluster: K8sCluster, namespace: str) -> None:
+    """Both replicas of the worker Deployment are live in the worker directory, as `dagster-ext
+    celery status` (the probe's command) reports it from inside a worker pod."""
+    from kubernetes import client
+
+    pods = k8s_cluster.core_v1.list_namespaced_pod(namespace).items
+    workers = [
+        p.metadata.name for p in pods if "-celery-default" in p.metadata.name and p.status.phase == "Running"
+    ]
+    assert len(workers) == WORKER_REPLICAS, workers
+    exec_core_v1 = client.CoreV1Api(k8s_cluster.api_client())  # `stream` patches its client
+    status = ["dagster-ext", "celery", "status", "-y", "/opt/dagster/dagster-ext/executor.yaml", "--json"]
+    report = json.loads(exec_in_pod(exec_core_v1, namespace, workers[0], status))
+    hosts = {str(w["name"]).rsplit("@", 1)[-1] for w in report["workers"]}
+    assert hosts == set(workers), (hosts, workers)  # one per pod: the pod name is the host name
 
 
 def _assert_least_privilege(k8s_cluster: K8sCluster, namespace: str, shape: str) -> None:
@@ -217,3 +234,5 @@ def test_a_shape_runs_process_numbers_to_55_through_the_daemon(
     result = installed.backends.artifacts / "storage" / run_id / "sum_two_sums" / "result"
     assert pickle.loads(result.read_bytes()) == 55
     _assert_least_privilege(k8s_cluster, namespace, installed.shape)
+    if installed.shape == "celery":
+        _assert_both_workers_registered(k8s_cluster, namespace)
