@@ -158,8 +158,10 @@ def _assert_both_workers_registered(k8s_cluster: K8sCluster, namespace: str) -> 
     ]
     assert len(workers) == WORKER_REPLICAS, workers
     exec_core_v1 = client.CoreV1Api(k8s_cluster.api_client())  # `stream` patches its client
-    status = ["dagster-ext", "celery", "status", "-y", "/opt/dagster/dagster-ext/executor.yaml", "--json"]
-    report = json.loads(exec_in_pod(exec_core_v1, namespace, workers[0], status))
+    # A leading line keeps the output a string: the client's `stream` turns JSON output into a dict.
+    status = "echo report; dagster-ext celery status -y /opt/dagster/dagster-ext/executor.yaml --json"
+    output = exec_in_pod(exec_core_v1, namespace, workers[0], ["/bin/sh", "-c", status])
+    report = json.loads(output.split("\n", 1)[1])
     hosts = {str(w["name"]).rsplit("@", 1)[-1] for w in report["workers"]}
     assert hosts == set(workers), (hosts, workers)  # one per pod: the pod name is the host name
 
